@@ -1,0 +1,161 @@
+"""EDSAuth: a ``requests`` auth that stamps, scopes and refreshes the bearer token.
+
+Like httpx's ``Auth.auth_flow``, the auth object owns the whole exchange: it adds the
+token to requests bound for the API's own origin, and when the API answers 401 it
+invalidates that token (only if it is still current), gets a new one, and resends the
+request once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.auth import AuthBase
+
+from .cache import TokenCache
+from .errors import InsecureTransportError
+from .settings import Credentials, is_loopback
+
+log = logging.getLogger(__name__)
+
+Origin = tuple[str, str, int]
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> Origin | None:
+    """(scheme, host, port) of ``url``, with the default port filled in."""
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    try:
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    except ValueError:
+        return None
+    return parts.scheme, parts.hostname.lower(), port
+
+
+class EDSAuth(AuthBase):
+    """Bearer-token auth for EDS, for any :class:`requests.Session` or request.
+
+    The token goes only to the origin of ``credentials.api_url`` and to the hosts in
+    ``allowed_hosts`` (over https, or http on loopback), never elsewhere — not to a
+    ``next`` link or a redirect on another host. Tokens come from ``cache``, by default
+    the process-wide :meth:`TokenCache.default`, so every EDSAuth with the same
+    credentials shares one token.
+
+    ``credentials=None`` resolves them from the environment and env files now, so
+    configuration errors surface at construction; no network is touched until the first
+    request or :meth:`token`.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        *,
+        cache: TokenCache | None = None,
+        allowed_hosts: Iterable[str] = (),
+    ) -> None:
+        self.credentials = credentials if credentials is not None else Credentials.resolve()
+        self._cache = cache
+        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        api = origin(self.credentials.api_url)
+        assert api is not None  # Credentials validated api_url
+        self._api_origin = api
+
+    @property
+    def cache(self) -> TokenCache:
+        return self._cache if self._cache is not None else TokenCache.default()
+
+    def token(self) -> str:
+        """An access token valid now (fetched or refreshed if needed)."""
+        return self.cache.get(self.credentials).value
+
+    def in_scope(self, url: str) -> bool:
+        """Whether a request to ``url`` may carry the token."""
+        target = origin(url)
+        if target is None:
+            return False
+        if target == self._api_origin:
+            return True
+        scheme, host, _ = target
+        return host in self.allowed_hosts and (scheme == "https" or is_loopback(host))
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        url = request.url or ""
+        if not self.in_scope(url):
+            _check_not_downgraded(url, self._api_origin)
+            return request
+        bearer = self.token()
+        request.headers["Authorization"] = f"Bearer {bearer}"
+        request.register_hook("response", self._retry_on_401)
+        return request
+
+    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.status_code != 401:
+            return response
+        sent = response.request
+        rejected = _bearer(sent.headers.get("Authorization"))
+        if rejected is None or not self.in_scope(sent.url or "") or not _replayable(sent):
+            return response
+        self.cache.invalidate(self.credentials, rejected)
+        fresh = self.token()
+        if fresh == rejected:  # the endpoint handed back the same token: no point
+            return response
+        log.debug("API answered 401 for %s; resending once with a new token", sent.url)
+        retry = sent.copy()
+        retry.headers["Authorization"] = f"Bearer {fresh}"
+        # Drain the refused response so its connection can be reused.
+        response.content  # noqa: B018
+        response.close()
+        # Sending through the adapter, not the session, means no hooks run for the
+        # retry: a second 401 is returned as it is, and nothing can loop.
+        assert response.connection is not None
+        second: requests.Response = response.connection.send(retry, **kwargs)
+        second.history.append(response)
+        second.request = retry
+        return second
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled to dask workers or process pools: no cache (locks), only what is needed
+        # to get tokens again there. The credentials travel, secret included.
+        state = self.__dict__.copy()
+        state["_cache"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return f"EDSAuth(client_id={self.credentials.client_id!r}, api_url={self.credentials.api_url!r})"
+
+
+def _check_not_downgraded(url: str, api: Origin) -> None:
+    # A plain-http request to the API's own host is a downgrade (a bad redirect or link):
+    # refuse loudly rather than silently sending it without a token.
+    target = origin(url)
+    if target is None:
+        return
+    scheme, host, _ = target
+    if scheme == "http" and api[0] == "https" and host == api[1] and not is_loopback(host):
+        raise InsecureTransportError(
+            f"Refusing to send the EDS token over plain http to {host}: the API is https."
+        )
+
+
+_BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
+
+
+def _bearer(header: str | bytes | None) -> str | None:
+    if header is None:
+        return None
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")
+    match = _BEARER.match(header)
+    return match.group(1) if match else None
+
+
+def _replayable(request: requests.PreparedRequest) -> bool:
+    # JSON and form bodies (what pystac-client sends) can be resent; a stream cannot.
+    return request.body is None or isinstance(request.body, (bytes, str))

@@ -1,0 +1,190 @@
+"""The shared client-credentials token cache.
+
+One process-wide :class:`TokenCache` serves every :class:`~pystac_eds.EDSAuth` and
+every client: clients with the same credentials share one token. Per key it keeps
+the current token and a lock, and it guarantees:
+
+* single flight: threads that need a new token together cause one token request;
+  the others wait and reuse its result (re-checked under the lock);
+* refresh-ahead: a margin before expiry one thread refreshes while the others keep
+  using the still-valid token instead of queueing behind the token endpoint;
+* a 401 invalidates the token only if it is still the one that was rejected, so a
+  burst of 401s for one old token causes one refresh, not one each;
+* with a disk store, processes share tokens too: the refresh happens under a
+  cross-process lock, and a token another process just saved is picked up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .settings import Credentials
+from .tokens import Clock, Token, request_token
+
+log = logging.getLogger(__name__)
+
+Fetch = Callable[[Credentials], Token]
+
+
+class Store(Protocol):
+    """Where tokens persist beyond this process (see :mod:`pystac_eds.disk`)."""
+
+    def load(self, key: str) -> Token | None: ...
+
+    def save(self, key: str, token: Token) -> None: ...
+
+    def lock(self, key: str) -> AbstractContextManager[None]: ...
+
+
+def cache_key(credentials: Credentials) -> str:
+    """Token URL + client id + a fingerprint of the secret; never the secret itself."""
+    material = "\0".join(
+        (credentials.auth_url, credentials.client_id, credentials.secret_fingerprint)
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass
+class _Entry:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    token: Token | None = None
+    #: The last value the API refused, so a copy of it on disk is not picked up again.
+    rejected: str | None = None
+
+
+class TokenCache:
+    """A thread-safe cache of access tokens keyed by credentials.
+
+    ``clock`` (wall-clock seconds) and ``fetch`` (the token request) are injectable for
+    tests; ``store`` adds a cross-process layer. ``token_requests`` counts the token
+    requests this cache made, which is what you watch to see single flight at work.
+    """
+
+    _default: TokenCache | None = None
+    _default_lock = threading.Lock()
+
+    def __init__(
+        self,
+        *,
+        clock: Clock = time.time,
+        fetch: Fetch | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.clock = clock
+        self._fetch = fetch or (lambda credentials: request_token(credentials, clock=clock))
+        self.store = store
+        self._entries: dict[str, _Entry] = {}
+        self._entries_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self.token_requests = 0
+
+    @classmethod
+    def default(cls) -> TokenCache:
+        """The process-wide cache, with the disk store that ``EDS_TOKEN_CACHE`` selects."""
+        with cls._default_lock:
+            if cls._default is None:
+                from .disk import store_from_env
+
+                cls._default = cls(store=store_from_env())
+            return cls._default
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenCache(keys={len(self._entries)}, token_requests={self.token_requests}, "
+            f"store={self.store!r})"
+        )
+
+    def _entry(self, key: str) -> _Entry:
+        entry = self._entries.get(key)
+        if entry is None:
+            with self._entries_lock:
+                entry = self._entries.setdefault(key, _Entry())
+        return entry
+
+    def peek(self, credentials: Credentials) -> Token | None:
+        """The cached token, valid or not, without any request."""
+        return self._entry(cache_key(credentials)).token
+
+    def get(self, credentials: Credentials) -> Token:
+        """A token valid now, requesting one only when needed (single flight)."""
+        key = cache_key(credentials)
+        entry = self._entry(key)
+        token = entry.token  # a reference read: atomic, and tokens are immutable
+        now = self.clock()
+        if token is not None and not token.needs_refresh(now):
+            return token
+        if token is not None and not token.is_expired(now):
+            # Refresh-ahead: if another thread is already refreshing, keep using the
+            # still-valid token rather than waiting for it.
+            if not entry.lock.acquire(blocking=False):
+                return token
+        else:
+            entry.lock.acquire()
+        try:
+            return self._refresh_locked(credentials, key, entry)
+        finally:
+            entry.lock.release()
+
+    def _refresh_locked(self, credentials: Credentials, key: str, entry: _Entry) -> Token:
+        # Re-check: the thread that held the lock before us may have refreshed already.
+        token = entry.token
+        if token is not None and not token.needs_refresh(self.clock()):
+            return token
+        if self.store is None:
+            return self._fetch_into(credentials, entry, None, key)
+        shared = self._usable(entry, self.store.load(key))
+        if shared is not None:
+            entry.token = shared
+            return shared
+        with self.store.lock(key):
+            # Another process may have refreshed while we waited for its lock.
+            shared = self._usable(entry, self.store.load(key))
+            if shared is not None:
+                entry.token = shared
+                return shared
+            return self._fetch_into(credentials, entry, self.store, key)
+
+    def _usable(self, entry: _Entry, token: Token | None) -> Token | None:
+        # A token on disk is no use if it is about to expire or if the API refused it.
+        if token is None or token.needs_refresh(self.clock()) or token.value == entry.rejected:
+            return None
+        return token
+
+    def _fetch_into(
+        self, credentials: Credentials, entry: _Entry, store: Store | None, key: str
+    ) -> Token:
+        # `get` runs this under the entry lock, so only one request per key is in flight.
+        with self._count_lock:
+            self.token_requests += 1
+        token = self._fetch(credentials)
+        log.debug("new token for key %s…, valid %.0fs", key[:8], token.lifetime)
+        entry.token = token
+        if store is not None:
+            store.save(key, token)
+        return token
+
+    def invalidate(self, credentials: Credentials, rejected: str) -> bool:
+        """Forget the token if it is still ``rejected`` (the value the API refused).
+
+        Returns whether it was dropped. A 401 for a token that was already replaced
+        changes nothing, so concurrent 401s cause one refresh.
+        """
+        entry = self._entry(cache_key(credentials))
+        with entry.lock:
+            if entry.token is not None and entry.token.value == rejected:
+                entry.token = None
+                entry.rejected = rejected
+                return True
+        return False
+
+    def clear(self) -> None:
+        """Forget every in-memory token (the disk store is left alone)."""
+        with self._entries_lock:
+            self._entries.clear()

@@ -1,0 +1,164 @@
+"""open() and stac_io(): pystac-client, authenticated for EDS."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+from pystac_client import Client
+from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO, Timeout
+from requests import Request
+from urllib3 import Retry
+
+from . import redaction
+from .auth import EDSAuth
+from .cache import TokenCache
+from .errors import CredentialsError, EDSError
+from .settings import Credentials
+
+AssetAccess = Literal["presigned", "proxy", "raw"]
+
+#: Request headers that select how the API writes asset hrefs.
+ASSET_ACCESS_HEADERS: dict[str, dict[str, str]] = {
+    "presigned": {"X-Signed-Asset-Urls": "True"},
+    "proxy": {"X-Proxy-Asset-Urls": "True"},
+    "raw": {},
+}
+#: pystac-client sends requests with no timeout at all; a stalled connection would hang
+#: a notebook forever. (connect, read) seconds; pass ``timeout=`` to change it.
+DEFAULT_TIMEOUT: Timeout = (10.0, 120.0)
+DEFAULT_MAX_RETRIES = 5
+
+
+class EDSStacApiIO(StacApiIO):
+    """pystac-client's StacApiIO with an :class:`EDSAuth` on its session.
+
+    pystac-client turns every exception raised while sending into a bare ``APIError``;
+    this subclass re-raises pystac-eds's own errors as they are, so ``except TokenError``
+    works and the message still says what to fix.
+    """
+
+    def request(
+        self,
+        href: str,
+        method: str | None = None,
+        headers: dict[str, str] | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> str:
+        try:
+            return super().request(href, method=method, headers=headers, parameters=parameters)
+        except APIError as err:
+            cause = err.__context__
+            if isinstance(cause, EDSError):
+                raise cause from None
+            raise
+
+    @property
+    def auth(self) -> EDSAuth:
+        auth = self.session.auth
+        assert isinstance(auth, EDSAuth)
+        return auth
+
+
+def _credentials(
+    credentials: Credentials | None, env_file: str | os.PathLike[str] | None, url: str | None
+) -> Credentials:
+    if credentials is not None and env_file is not None:
+        raise CredentialsError("Pass either credentials= or env_file=, not both.")
+    if credentials is None:
+        return Credentials.resolve(env_file, api_url=url)
+    if url is not None and url != credentials.api_url:
+        from dataclasses import replace
+
+        return replace(credentials, api_url=url)
+    return credentials
+
+
+def stac_io(
+    url: str | None = None,
+    *,
+    credentials: Credentials | None = None,
+    env_file: str | os.PathLike[str] | None = None,
+    asset_access: AssetAccess = "presigned",
+    headers: dict[str, str] | None = None,
+    parameters: dict[str, Any] | None = None,
+    request_modifier: Callable[[Request], Request | None] | None = None,
+    timeout: Timeout | None = DEFAULT_TIMEOUT,
+    max_retries: int | Retry | None = DEFAULT_MAX_RETRIES,
+    cache: TokenCache | None = None,
+    allowed_hosts: Iterable[str] = (),
+) -> EDSStacApiIO:
+    """A StacApiIO that authenticates to EDS, for ``Client.open(url, stac_io=...)``.
+
+    Note that ``Client.open(..., stac_io=io)`` replaces the io's ``timeout`` and
+    ``request_modifier`` with its own arguments: pass them to ``Client.open`` too (or
+    use :func:`open`, which does it for you).
+    """
+    if asset_access not in ASSET_ACCESS_HEADERS:
+        raise ValueError(
+            f"asset_access must be one of {', '.join(ASSET_ACCESS_HEADERS)}, got {asset_access!r}."
+        )
+    creds = _credentials(credentials, env_file, url)
+    auth = EDSAuth(creds, cache=cache, allowed_hosts=allowed_hosts)
+    io = EDSStacApiIO(
+        headers={**ASSET_ACCESS_HEADERS[asset_access], **(headers or {})},
+        parameters=parameters,
+        request_modifier=request_modifier,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
+    io.session.auth = auth
+    redaction.install()
+    return io
+
+
+def open(  # noqa: A001 - the public name mirrors pystac_client.Client.open
+    url: str | None = None,
+    *,
+    credentials: Credentials | None = None,
+    env_file: str | os.PathLike[str] | None = None,
+    asset_access: AssetAccess = "presigned",
+    headers: dict[str, str] | None = None,
+    parameters: dict[str, Any] | None = None,
+    modifier: Callable[[Any], None] | None = None,
+    request_modifier: Callable[[Request], Request | None] | None = None,
+    timeout: Timeout | None = DEFAULT_TIMEOUT,
+    max_retries: int | Retry | None = DEFAULT_MAX_RETRIES,
+    cache: TokenCache | None = None,
+    allowed_hosts: Iterable[str] = (),
+    **kwargs: Any,
+) -> Client:
+    """Open the EDS STAC API as a :class:`pystac_client.Client` that stays authenticated.
+
+    ``url`` defaults to ``EDS_API_URL`` (or the public EDS STAC root); credentials come
+    from ``credentials=``, else the environment, else ``env_file`` / ``EDS.env`` /
+    ``.env``. Every other argument of ``pystac_client.Client.open`` works as there.
+    The first request (reading the landing page) fetches the first token.
+    """
+    io = stac_io(
+        url,
+        credentials=credentials,
+        env_file=env_file,
+        asset_access=asset_access,
+        headers=headers,
+        parameters=parameters,
+        request_modifier=request_modifier,
+        timeout=timeout,
+        max_retries=max_retries,
+        cache=cache,
+        allowed_hosts=allowed_hosts,
+    )
+    # Client.open re-applies headers, parameters, timeout and request_modifier to the io;
+    # pass the same values so nothing is lost.
+    return Client.open(
+        io.auth.credentials.api_url,
+        headers=headers,
+        parameters=parameters,
+        modifier=modifier,
+        request_modifier=request_modifier,
+        stac_io=io,
+        timeout=timeout,
+        **kwargs,
+    )

@@ -1,0 +1,60 @@
+"""The errors pystac-eds raises. Every message says what to fix; none holds a secret or token."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class EDSError(Exception):
+    """Base class of every error pystac-eds raises on purpose."""
+
+
+class CredentialsError(EDSError, ValueError):
+    """A setting is missing or invalid.
+
+    ``missing`` names the settings that were not found and ``sources`` lists every
+    place that was looked at (arguments, environment variables, files), so the
+    message can say exactly where to put the value.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing: Sequence[str] = (),
+        sources: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.missing = tuple(missing)
+        self.sources = tuple(sources)
+
+
+class InsecureTransportError(EDSError, ValueError):
+    """A secret or token would travel over plain http to a host that is not loopback."""
+
+
+class TokenError(EDSError):
+    """The token endpoint did not give a usable access token.
+
+    ``status`` is the HTTP status (``None`` when no response came back), ``error`` and
+    ``error_description`` are the OAuth2 fields of the answer when it had them,
+    ``retryable`` says whether trying again later may help, and ``hint`` says what to fix.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+        retryable: bool = False,
+        hint: str | None = None,
+    ) -> None:
+        full = message if not hint else f"{message} Hint: {hint}"
+        super().__init__(full)
+        self.status = status
+        self.error = error
+        self.error_description = error_description
+        self.retryable = retryable
+        self.hint = hint

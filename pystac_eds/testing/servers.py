@@ -1,0 +1,463 @@
+"""Light in-process servers for tests: an OAuth2 token endpoint and a small STAC API.
+
+Both run on ``127.0.0.1`` in a background thread, count what they see, and can be
+told to misbehave (scripted faults, revocation, foreign ``next`` links), so the
+behaviours that matter — refresh, single flight, scoping — can be tested over real
+HTTP with no network. For a stack of real third-party servers, see
+:mod:`pystac_eds.sandbox`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class Reply:
+    """A scripted answer: status, body (dict → JSON), headers, and a delay before it."""
+
+    status: int
+    body: dict[str, Any] | str | bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+    def encoded(self) -> tuple[bytes, str]:
+        if isinstance(self.body, dict):
+            return json.dumps(self.body).encode(), "application/json"
+        if isinstance(self.body, str):
+            return self.body.encode(), "text/html; charset=utf-8"
+        return self.body, "application/octet-stream"
+
+
+class _Server:
+    """A ThreadingHTTPServer on a free loopback port, run in a daemon thread."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._httpd.app = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self.lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> _Server:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        pass  # tests read counters, not access logs
+
+    @property
+    def app(self) -> Any:
+        return self.server.app  # type: ignore[attr-defined]
+
+    def body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send(self, reply: Reply) -> None:
+        if reply.delay:
+            time.sleep(reply.delay)
+        payload, content_type = reply.encoded()
+        self.send_response(reply.status)
+        headers = {"Content-Type": content_type, **reply.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+# ---------------------------------------------------------------------------------------
+# Token endpoint
+# ---------------------------------------------------------------------------------------
+
+
+class TokenServer(_Server):
+    """An OAuth2 client-credentials token endpoint at ``/oauth/token``.
+
+    ``methods`` are the client authentication methods it accepts (``"basic"``,
+    ``"post"``). ``lifetime`` is the ``expires_in`` it answers with (``None`` leaves it
+    out). Push :class:`Reply` objects onto :attr:`script` to answer the next requests
+    with them instead. :meth:`revoke` makes every token issued so far invalid.
+    """
+
+    def __init__(
+        self,
+        client_id: str = "test-client",
+        client_secret: str = "test-secret-0123456789abcdef",  # noqa: S107 - a test value
+        *,
+        lifetime: float | None = 3600,
+        methods: tuple[str, ...] = ("basic", "post"),
+        clock: Clock = time.time,
+        jwt: bool = False,
+    ) -> None:
+        super().__init__(_TokenHandler)
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.lifetime = lifetime
+        self.methods = methods
+        self.clock = clock
+        self.jwt = jwt
+        self.script: list[Reply] = []
+        self.requests: list[dict[str, Any]] = []
+        self._issued: dict[str, float] = {}
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/oauth/token"
+
+    @property
+    def issued(self) -> int:
+        """How many tokens were issued."""
+        return len(self._issued)
+
+    def settings(self, api_url: str) -> dict[str, str]:
+        """The four EDS_* settings for a client of this server and ``api_url``."""
+        return {
+            "EDS_CLIENT_ID": self.client_id,
+            "EDS_SECRET": self.client_secret,
+            "EDS_AUTH_URL": self.token_url,
+            "EDS_API_URL": api_url,
+        }
+
+    def is_valid(self, token: str) -> bool:
+        with self.lock:
+            expires = self._issued.get(token)
+        return expires is not None and self.clock() < expires
+
+    def revoke(self) -> None:
+        """Server-side revocation: every token issued so far is now refused."""
+        with self.lock:
+            self._issued = dict.fromkeys(self._issued, 0.0)
+
+    def _new_token(self) -> tuple[str, float | None]:
+        now = self.clock()
+        lifetime = self.lifetime if self.lifetime is not None else 3600
+        value = "eds-test-" + secrets.token_urlsafe(24)
+        if self.jwt:
+            claims = {"sub": self.client_id, "exp": int(now + lifetime), "iat": int(now)}
+            parts = [{"alg": "none", "typ": "at+jwt"}, claims]
+            value = ".".join(
+                base64.urlsafe_b64encode(json.dumps(p).encode()).rstrip(b"=").decode()
+                for p in parts
+            ) + "." + secrets.token_urlsafe(16)
+        with self.lock:
+            self._issued[value] = now + lifetime
+        return value, self.lifetime
+
+
+class _TokenHandler(_Handler):
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        app: TokenServer = self.app
+        form = {k: v[0] for k, v in parse_qs(self.body().decode("latin-1")).items()}
+        basic = self._basic()
+        record = {
+            "path": self.path,
+            "basic": basic is not None,
+            "form_secret": "client_secret" in form,
+            "grant_type": form.get("grant_type"),
+        }
+        with app.lock:
+            app.requests.append(record)
+            scripted = app.script.pop(0) if app.script else None
+        if scripted is not None:
+            return self.send(scripted)
+        if urlsplit(self.path).path != "/oauth/token":
+            return self.send(Reply(404, {"error": "not_found"}))
+        if form.get("grant_type") != "client_credentials":
+            return self.send(Reply(400, {"error": "unsupported_grant_type"}))
+        if basic is not None and "client_secret" in form:
+            # RFC 6749 2.3: a client must not use more than one method per request.
+            return self.send(Reply(400, {"error": "invalid_request"}))
+        if basic is not None:
+            method, given = "basic", basic
+        else:
+            method, given = "post", (form.get("client_id", ""), form.get("client_secret", ""))
+        if method not in app.methods:
+            return self.send(
+                Reply(401, {"error": "invalid_client"}, {"WWW-Authenticate": "Basic"})
+            )
+        if not (
+            secrets.compare_digest(given[0], app.client_id)
+            and secrets.compare_digest(given[1], app.client_secret)
+        ):
+            return self.send(
+                Reply(
+                    401,
+                    {"error": "invalid_client", "error_description": "client authentication failed"},
+                )
+            )
+        value, lifetime = app._new_token()
+        body: dict[str, Any] = {"access_token": value, "token_type": "Bearer"}
+        if lifetime is not None:
+            body["expires_in"] = lifetime
+        self.send(Reply(200, body, {"Cache-Control": "no-store"}))
+
+    def _basic(self) -> tuple[str, str] | None:
+        header = self.headers.get("Authorization", "")
+        if not header.lower().startswith("basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return None
+        return user, password
+
+
+# ---------------------------------------------------------------------------------------
+# STAC API
+# ---------------------------------------------------------------------------------------
+
+CONFORMANCE = [
+    "https://api.stacspec.org/v1.0.0/core",
+    "https://api.stacspec.org/v1.0.0/collections",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features",
+    "https://api.stacspec.org/v1.0.0/item-search",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+
+
+def sample_items(collection: str, count: int) -> list[dict[str, Any]]:
+    """``count`` deterministic STAC items for ``collection``, a day apart."""
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    items = []
+    for i in range(count):
+        lon, lat = -100 + (i % 20) * 0.5, 40 + (i // 20) * 0.5
+        when = (start + timedelta(days=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        items.append(
+            {
+                "type": "Feature",
+                "stac_version": "1.0.0",
+                "id": f"{collection}-{i:05d}",
+                "collection": collection,
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [[lon, lat], [lon + 0.5, lat], [lon + 0.5, lat + 0.5], [lon, lat + 0.5], [lon, lat]]
+                    ],
+                },
+                "bbox": [lon, lat, lon + 0.5, lat + 0.5],
+                "properties": {"datetime": when, "eo:cloud_cover": (i * 37) % 100},
+                "assets": {"visual": {"href": f"s3://eds-test/{collection}/{i:05d}.tif"}},
+                "links": [],
+            }
+        )
+    return items
+
+
+class StacServer(_Server):
+    """A small STAC API that demands a bearer token valid at ``tokens``.
+
+    Serves ``/``, ``/conformance``, ``/collections``, ``/collections/{id}``,
+    ``/collections/{id}/items`` and ``/search`` (GET and POST), paginated through
+    ``next`` links. ``unauthorized_pages`` lists page numbers (1-based, of /search)
+    that answer 401 once each, as a server-side expiry would; ``next_base`` makes
+    ``next`` links point at another base URL (another host); ``hook`` sees every
+    request's (method, path, headers) for assertions.
+    """
+
+    def __init__(
+        self,
+        tokens: TokenServer | None,
+        *,
+        collections: dict[str, int] | None = None,
+        page_size: int = 10,
+    ) -> None:
+        super().__init__(_StacHandler)
+        self.tokens = tokens
+        self.collections = {
+            name: sample_items(name, n)
+            for name, n in (collections or {"sentinel-2-l2a": 95, "landsat-c2l2-sr": 30}).items()
+        }
+        self.page_size = page_size
+        self.unauthorized_pages: set[int] = set()
+        self.next_base: str | None = None
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.rejected = 0
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "/"
+
+    def _authorized(self, headers: Any) -> bool:
+        if self.tokens is None:
+            return True
+        header = headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return False
+        return self.tokens.is_valid(header[7:])
+
+
+class _StacHandler(_Handler):
+    def do_GET(self) -> None:  # noqa: N802
+        parts = urlsplit(self.path)
+        self._handle("GET", parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()})
+
+    def do_POST(self) -> None:  # noqa: N802
+        raw = self.body()
+        try:
+            params = json.loads(raw) if raw else {}
+        except ValueError:
+            return self.send(Reply(400, {"code": "BadRequest", "description": "invalid JSON"}))
+        self._handle("POST", urlsplit(self.path).path, params)
+
+    def _handle(self, method: str, path: str, params: dict[str, Any]) -> None:
+        app: StacServer = self.app
+        with app.lock:
+            app.seen.append((method, path, dict(self.headers.items())))
+        if not app._authorized(self.headers):
+            with app.lock:
+                app.rejected += 1
+            return self.send(
+                Reply(401, {"code": "Unauthorized"}, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            )
+        base = app.base_url
+        path = path.rstrip("/") or "/"
+        if path == "/":
+            return self.send(Reply(200, self._landing(base)))
+        if path == "/conformance":
+            return self.send(Reply(200, {"conformsTo": CONFORMANCE}))
+        if path == "/collections":
+            cols = [self._collection(base, c) for c in app.collections]
+            return self.send(Reply(200, {"collections": cols, "links": []}))
+        segments = path.strip("/").split("/")
+        if segments[0] == "collections" and len(segments) >= 2 and segments[1] in app.collections:
+            if len(segments) == 2:
+                return self.send(Reply(200, self._collection(base, segments[1])))
+            if len(segments) == 3 and segments[2] == "items":
+                params = {**params, "collections": segments[1]}
+                return self._search(method, f"{base}{path}", params)
+        if path == "/search":
+            return self._search(method, f"{base}/search", params)
+        return self.send(Reply(404, {"code": "NotFound"}))
+
+    def _landing(self, base: str) -> dict[str, Any]:
+        return {
+            "type": "Catalog",
+            "stac_version": "1.0.0",
+            "id": "eds-test",
+            "description": "pystac-eds test STAC API",
+            "conformsTo": CONFORMANCE,
+            "links": [
+                {"rel": "self", "href": f"{base}/", "type": "application/json"},
+                {"rel": "root", "href": f"{base}/", "type": "application/json"},
+                {"rel": "data", "href": f"{base}/collections", "type": "application/json"},
+                {"rel": "conformance", "href": f"{base}/conformance"},
+                {"rel": "search", "href": f"{base}/search", "method": "GET", "type": "application/geo+json"},
+                {"rel": "search", "href": f"{base}/search", "method": "POST", "type": "application/geo+json"},
+            ],
+        }
+
+    def _collection(self, base: str, name: str) -> dict[str, Any]:
+        return {
+            "type": "Collection",
+            "stac_version": "1.0.0",
+            "id": name,
+            "title": name.replace("-", " ").title(),
+            "description": f"Test collection {name}",
+            "license": "proprietary",
+            "extent": {
+                "spatial": {"bbox": [[-180, -90, 180, 90]]},
+                "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]},
+            },
+            "links": [
+                {"rel": "self", "href": f"{base}/collections/{name}"},
+                {"rel": "root", "href": f"{base}/"},
+                {"rel": "parent", "href": f"{base}/"},
+                {"rel": "items", "href": f"{base}/collections/{name}/items"},
+            ],
+        }
+
+    def _matching(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        app: StacServer = self.app
+        wanted = params.get("collections") or list(app.collections)
+        if isinstance(wanted, str):
+            wanted = wanted.split(",")
+        ids = params.get("ids")
+        if isinstance(ids, str):
+            ids = ids.split(",")
+        for name in wanted:
+            for item in app.collections.get(name, []):
+                if ids is None or item["id"] in ids:
+                    yield item
+
+    def _search(self, method: str, href: str, params: dict[str, Any]) -> None:
+        app: StacServer = self.app
+        limit = int(params.get("limit") or app.page_size)
+        offset = int(params.get("token") or 0)
+        page = offset // max(limit, 1) + 1
+        with app.lock:
+            if page in app.unauthorized_pages:
+                app.unauthorized_pages.discard(page)
+                app.rejected += 1
+                return self.send(Reply(401, {"code": "Unauthorized"}))
+        matched = list(self._matching(params))
+        features = [self._presented(item) for item in matched[offset : offset + limit]]
+        links: list[dict[str, Any]] = []
+        if offset + limit < len(matched):
+            base = href if app.next_base is None else app.next_base + urlsplit(href).path
+            following = {k: v for k, v in params.items() if k != "token"}
+            following["token"] = str(offset + limit)
+            if method == "GET":
+                query = {k: ",".join(v) if isinstance(v, list) else v for k, v in following.items()}
+                links.append({"rel": "next", "href": f"{base}?{urlencode(query)}", "method": "GET"})
+            else:
+                links.append({"rel": "next", "href": base, "method": "POST", "body": following})
+        self.send(
+            Reply(
+                200,
+                {
+                    "type": "FeatureCollection",
+                    "features": features,
+                    "links": links,
+                    "numberMatched": len(matched),
+                    "numberReturned": len(features),
+                },
+            )
+        )
+
+    def _presented(self, item: dict[str, Any]) -> dict[str, Any]:
+        # Mirror EDS: the asset-access header decides what hrefs look like.
+        if self.headers.get("X-Signed-Asset-Urls") == "True":
+            href = item["assets"]["visual"]["href"].replace("s3://", "https://signed.example/")
+            return {**item, "assets": {"visual": {"href": href + "?signature=abc"}}}
+        if self.headers.get("X-Proxy-Asset-Urls") == "True":
+            href = item["assets"]["visual"]["href"].replace("s3://", "https://proxy.example/")
+            return {**item, "assets": {"visual": {"href": href}}}
+        return item

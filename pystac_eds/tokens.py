@@ -1,0 +1,416 @@
+"""Access tokens: the value object, and the OAuth2 client-credentials request that makes one.
+
+This module knows HTTP but nothing of caching: :func:`request_token` makes one token
+request (with bounded retries) and either returns a :class:`Token` or raises a
+:class:`~pystac_eds.errors.TokenError` that says what to fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from .errors import TokenError
+from .settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, Credentials, mask
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+#: Lifetime assumed when the token endpoint says nothing and the token is not a JWT.
+DEFAULT_LIFETIME = 3600.0
+#: Refresh this long before expiry at most; see :meth:`Token.refresh_at`.
+MAX_REFRESH_MARGIN = 60.0
+
+
+@dataclass(frozen=True)
+class Token:
+    """An access token and when it stops being valid (absolute, seconds since the epoch).
+
+    Immutable, so a reader never sees a half-written token. ``repr`` shows only a
+    short tail of the value.
+    """
+
+    value: str = field(repr=False)
+    expires_at: float
+    issued_at: float
+
+    @property
+    def lifetime(self) -> float:
+        return max(0.0, self.expires_at - self.issued_at)
+
+    @property
+    def refresh_at(self) -> float:
+        """When to start refreshing: a margin before expiry, capped at a quarter of the
+        lifetime so a short-lived token is still used for most of its life."""
+        return self.expires_at - min(MAX_REFRESH_MARGIN, self.lifetime / 4)
+
+    def is_expired(self, now: float) -> bool:
+        return now >= self.expires_at
+
+    def needs_refresh(self, now: float) -> bool:
+        return now >= self.refresh_at
+
+    def __repr__(self) -> str:
+        return (
+            f"Token(value={mask(self.value)}, expires_at={self.expires_at:.0f}, "
+            f"lifetime={self.lifetime:.0f}s)"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing the token endpoint's answer
+# ---------------------------------------------------------------------------------------
+
+
+def jwt_expiry(value: str) -> float | None:
+    """The ``exp`` claim of a JWT, read without verifying it (we only need a hint of
+    when to refresh; the API verifies the token). ``None`` if it is not a JWT."""
+    parts = value.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        return float(exp)
+    return None
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _looks_like_html(body: bytes, content_type: str) -> bool:
+    head = body.lstrip()[:64].lower()
+    return "html" in content_type.lower() or head.startswith((b"<!doctype", b"<html"))
+
+
+def parse_token_response(
+    status: int,
+    body: bytes,
+    *,
+    content_type: str = "",
+    issued_at: float,
+    token_url: str = "",
+) -> Token:
+    """Turn an HTTP answer from the token endpoint into a :class:`Token`.
+
+    Never raises anything but :class:`TokenError` whatever the bytes are.
+    ``issued_at`` should be the time the request was *sent*, so the computed expiry
+    errs on the early side.
+    """
+    data = _json_object(body)
+    if not 200 <= status < 300:
+        raise _error_for_status(status, data, body, content_type, token_url)
+    if data is None:
+        if _looks_like_html(body, content_type):
+            raise TokenError(
+                f"The token URL {token_url} answered with an HTML page, not a JSON token.",
+                status=status,
+                hint="check EDS_AUTH_URL: it must be the OAuth2 token endpoint, "
+                "not a login page, a proxy page or the STAC API.",
+            )
+        raise TokenError(
+            f"The token URL {token_url} answered {status} with a body that is not a JSON object.",
+            status=status,
+            hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
+        )
+    value = data.get("access_token")
+    if not isinstance(value, str) or not value.strip():
+        raise TokenError(
+            f"The token URL {token_url} answered {status} without an access_token.",
+            status=status,
+            hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
+        )
+    token_type = data.get("token_type", "Bearer")
+    if isinstance(token_type, str) and token_type.lower() != "bearer":
+        raise TokenError(
+            f"The token URL {token_url} issued a {token_type!r} token; the EDS API needs Bearer.",
+            status=status,
+        )
+    return Token(value=value.strip(), expires_at=_expiry(data, value, issued_at), issued_at=issued_at)
+
+
+def _expiry(data: Mapping[str, Any], value: str, issued_at: float) -> float:
+    raw = data.get("expires_in")
+    lifetime: float | None = None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        lifetime = float(raw)
+    elif isinstance(raw, str):
+        try:
+            lifetime = float(raw)
+        except ValueError:
+            lifetime = None
+    if lifetime is not None and lifetime == lifetime and 0 < lifetime < 10 * 365 * 86400:
+        return issued_at + lifetime
+    exp = jwt_expiry(value)
+    if exp is not None:
+        return exp
+    return issued_at + DEFAULT_LIFETIME
+
+
+def _error_for_status(
+    status: int,
+    data: dict[str, Any] | None,
+    body: bytes,
+    content_type: str,
+    token_url: str,
+) -> TokenError:
+    error = data.get("error") if data else None
+    error = error if isinstance(error, str) else None
+    description = data.get("error_description") if data else None
+    description = description if isinstance(description, str) else None
+    detail = f" ({error}: {description})" if error and description else f" ({error})" if error else ""
+    retryable = status == 429 or status >= 500 or status == 408
+    hint: str | None
+    if status in (400, 401) and error in ("invalid_client", "unauthorized_client", None) and (
+        status == 401 or error is not None
+    ):
+        hint = (
+            "the client id or secret was rejected: check EDS_CLIENT_ID and EDS_SECRET. "
+            f"API tokens from the new EDS console use client id {NEW_FLOW_CLIENT_ID} and the "
+            f"token URL {NEW_FLOW_TOKEN_URL}; legacy client credentials need their own "
+            "EDS_AUTH_URL."
+        )
+    elif error == "invalid_grant":
+        hint = "the credentials were refused for this grant; the API token may have been revoked or expired: create a new one in the EDS console."
+    elif status == 404 or status == 405:
+        hint = "check EDS_AUTH_URL: nothing answers token requests there."
+    elif retryable:
+        hint = "the token service is unavailable or limiting requests; try again later."
+    elif data is None and _looks_like_html(body, content_type):
+        hint = "check EDS_AUTH_URL: it answered with an HTML page, not the OAuth2 token endpoint."
+    else:
+        hint = None
+    return TokenError(
+        f"The token URL {token_url} answered HTTP {status}{detail}.",
+        status=status,
+        error=error,
+        error_description=description,
+        retryable=retryable,
+        hint=hint,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Requesting a token
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds on the token request: attempts, backoff, per-call timeout, total time."""
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 30.0
+    timeout: tuple[float, float] = (5.0, 30.0)
+    total: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        # Full jitter: spreads many processes that failed together.
+        return random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))  # noqa: S311
+
+
+#: What each token URL accepted, learnt at run time: "basic" or "post".
+_learnt_methods: dict[str, str] = {}
+_learnt_lock = threading.Lock()
+
+
+def learnt_client_auth(auth_url: str) -> str | None:
+    """The client authentication method ("basic" or "post") that ``auth_url`` accepted in
+    this process, if a token was requested there with ``client_auth="auto"``."""
+    with _learnt_lock:
+        return _learnt_methods.get(auth_url)
+
+
+def _retry_after(response: requests.Response, now: float) -> float | None:
+    raw = response.headers.get("Retry-After")
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return when.timestamp() - now
+
+
+def _client_rejected(error: TokenError) -> bool:
+    return error.status == 401 or (error.status == 400 and error.error == "invalid_client")
+
+
+def request_token(
+    credentials: Credentials,
+    *,
+    session: requests.Session | None = None,
+    clock: Clock = time.time,
+    sleep: Sleep = time.sleep,
+    policy: RetryPolicy | None = None,
+) -> Token:
+    """Ask the token endpoint for a new token, by the client-credentials grant.
+
+    The client authenticates with HTTP Basic or with form fields, never both in one
+    request. With ``credentials.client_auth == "auto"`` Basic goes first, and if the
+    endpoint rejects the client the form-field method is tried once; what worked is
+    remembered per token URL for the rest of the process.
+    """
+    policy = policy or RetryPolicy()
+    method = credentials.client_auth
+    if method == "auto":
+        with _learnt_lock:
+            method = _learnt_methods.get(credentials.auth_url, "auto")
+    try:
+        token = _request_with_retries(
+            credentials, "basic" if method == "auto" else method, session, clock, sleep, policy
+        )
+        used = "basic" if method == "auto" else method
+    except TokenError as err:
+        if method != "auto" or not _client_rejected(err):
+            raise
+        log.debug("token URL %s rejected HTTP Basic; trying form fields", credentials.auth_url)
+        try:
+            token = _request_with_retries(credentials, "post", session, clock, sleep, policy)
+        except TokenError as second:
+            if _client_rejected(second):
+                raise err from None  # both rejected: the secret is wrong, not the method
+            raise
+        used = "post"
+    if credentials.client_auth == "auto":
+        with _learnt_lock:
+            _learnt_methods[credentials.auth_url] = used
+    return token
+
+
+def _request_with_retries(
+    credentials: Credentials,
+    method: str,
+    session: requests.Session | None,
+    clock: Clock,
+    sleep: Sleep,
+    policy: RetryPolicy,
+) -> Token:
+    started = clock()
+    last: TokenError | None = None
+    for attempt in range(policy.attempts):
+        retry_after: float | None = None
+        try:
+            return _request_once(credentials, method, session, clock, policy)
+        except _Retryable as err:
+            last, retry_after = err.error, err.retry_after
+        if attempt + 1 >= policy.attempts:
+            break
+        delay = policy.delay(attempt, retry_after)
+        if clock() + delay - started > policy.total:
+            break
+        log.debug(
+            "token request to %s failed (%s); retry %d in %.2fs",
+            credentials.auth_url,
+            last,
+            attempt + 1,
+            delay,
+        )
+        sleep(delay)
+    assert last is not None
+    raise last
+
+
+class _Retryable(Exception):
+    def __init__(self, error: TokenError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+def _request_once(
+    credentials: Credentials,
+    method: str,
+    session: requests.Session | None,
+    clock: Clock,
+    policy: RetryPolicy,
+) -> Token:
+    form = {"grant_type": "client_credentials"}
+    auth: tuple[str, str] | None = None
+    if method == "basic":
+        auth = (credentials.client_id, credentials.client_secret)
+    else:
+        form["client_id"] = credentials.client_id
+        form["client_secret"] = credentials.client_secret
+    sent_at = clock()
+    http = session or requests
+    try:
+        response = http.post(
+            credentials.auth_url,
+            data=form,
+            auth=auth,
+            headers={"Accept": "application/json"},
+            timeout=policy.timeout,
+            allow_redirects=False,  # a redirect would resend the secret elsewhere
+        )
+    except requests.Timeout as exc:
+        raise _Retryable(
+            TokenError(
+                f"The token URL {credentials.auth_url} did not answer in time.",
+                retryable=True,
+                hint="the token service is slow or unreachable; try again later.",
+            )
+        ) from exc
+    except requests.ConnectionError as exc:
+        raise _Retryable(
+            TokenError(
+                f"Could not connect to the token URL {credentials.auth_url}.",
+                retryable=True,
+                hint="check EDS_AUTH_URL and your network connection.",
+            )
+        ) from exc
+    except requests.RequestException as exc:
+        raise TokenError(
+            f"The token request to {credentials.auth_url} failed: {type(exc).__name__}.",
+            hint="check EDS_AUTH_URL.",
+        ) from exc
+    with response:
+        if 300 <= response.status_code < 400:
+            raise TokenError(
+                f"The token URL {credentials.auth_url} redirects (HTTP {response.status_code}); "
+                "pystac-eds does not follow it, so the secret stays where you sent it.",
+                status=response.status_code,
+                hint="set EDS_AUTH_URL to the final token endpoint URL.",
+            )
+        try:
+            return parse_token_response(
+                response.status_code,
+                response.content,
+                content_type=response.headers.get("Content-Type", ""),
+                issued_at=sent_at,
+                token_url=credentials.auth_url,
+            )
+        except TokenError as err:
+            if err.retryable:
+                raise _Retryable(err, _retry_after(response, clock())) from None
+            raise
