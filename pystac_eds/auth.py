@@ -92,7 +92,7 @@ class EDSAuth(AuthBase):
             return request
         bearer = self.token()
         request.headers["Authorization"] = f"Bearer {bearer}"
-        request.register_hook("response", self._retry_on_401)
+        request.hooks["response"].append(self._retry_on_401)
         return request
 
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
@@ -128,7 +128,8 @@ class EDSAuth(AuthBase):
         return state
 
     def __repr__(self) -> str:
-        return f"EDSAuth(client_id={self.credentials.client_id!r}, api_url={self.credentials.api_url!r})"
+        creds = self.credentials
+        return f"EDSAuth(client_id={creds.client_id!r}, api_url={creds.api_url!r})"
 
 
 def _check_not_downgraded(url: str, api: Origin) -> None:

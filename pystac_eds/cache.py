@@ -36,7 +36,7 @@ Fetch = Callable[[Credentials], Token]
 class Store(Protocol):
     """Where tokens persist beyond this process (see :mod:`pystac_eds.disk`)."""
 
-    def load(self, key: str) -> Token | None: ...
+    def load(self, key: str, *, now: float | None = None) -> Token | None: ...
 
     def save(self, key: str, token: Token) -> None: ...
 
@@ -139,13 +139,13 @@ class TokenCache:
             return token
         if self.store is None:
             return self._fetch_into(credentials, entry, None, key)
-        shared = self._usable(entry, self.store.load(key))
+        shared = self._usable(entry, self.store.load(key, now=self.clock()))
         if shared is not None:
             entry.token = shared
             return shared
         with self.store.lock(key):
             # Another process may have refreshed while we waited for its lock.
-            shared = self._usable(entry, self.store.load(key))
+            shared = self._usable(entry, self.store.load(key, now=self.clock()))
             if shared is not None:
                 entry.token = shared
                 return shared

@@ -114,7 +114,7 @@ def stac_io(
     return io
 
 
-def open(  # noqa: A001 - the public name mirrors pystac_client.Client.open
+def open(
     url: str | None = None,
     *,
     credentials: Credentials | None = None,

@@ -24,7 +24,7 @@ DEFAULT_API_URL = "https://api.earthdaily.com/platform/v1/stac"
 STAC_PATH = "/platform/v1/stac"
 #: New login flow (default since March 2025): the "secret" is an API token exchanged here.
 NEW_FLOW_TOKEN_URL = (
-    "https://api.earthdaily.com/account_management/v1/authentication/api_tokens/exchange"
+    "https://api.earthdaily.com/account_management/v1/authentication/api_tokens/exchange"  # noqa: S105
 )
 NEW_FLOW_CLIENT_ID = "EARTHDAILY_API_TOKEN"
 #: Files looked for in the working directory when no ``env_file`` is given, first wins.
@@ -160,7 +160,9 @@ class Credentials:
         consulted = ["arguments", "environment (" + ", ".join(ENV_NAMES.values()) + ")"]
         consulted += [f"file {path}" for path, _ in files]
         if env_file is None and not files:
-            consulted.append("files " + ", ".join(DEFAULT_ENV_FILES) + " in the working directory (none found)")
+            consulted.append(
+                "files " + ", ".join(DEFAULT_ENV_FILES) + " in the working directory (none found)"
+            )
 
         values: dict[str, str] = {}
         sources: dict[str, str] = {}
@@ -195,7 +197,10 @@ class Credentials:
                     missing=["EDS_CLIENT_ID"],
                     sources=consulted,
                 )
-            values["client_id"], sources["client_id"] = NEW_FLOW_CLIENT_ID, "default (new login flow)"
+            values["client_id"], sources["client_id"] = (
+                NEW_FLOW_CLIENT_ID,
+                "default (new login flow)",
+            )
         if "api_url" not in values:
             values["api_url"], sources["api_url"] = DEFAULT_API_URL, "default"
         auth = values.get("client_auth", "auto")

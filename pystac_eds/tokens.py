@@ -148,7 +148,9 @@ def parse_token_response(
             f"The token URL {token_url} issued a {token_type!r} token; the EDS API needs Bearer.",
             status=status,
         )
-    return Token(value=value.strip(), expires_at=_expiry(data, value, issued_at), issued_at=issued_at)
+    return Token(
+        value=value.strip(), expires_at=_expiry(data, value, issued_at), issued_at=issued_at
+    )
 
 
 def _expiry(data: Mapping[str, Any], value: str, issued_at: float) -> float:
@@ -180,11 +182,15 @@ def _error_for_status(
     error = error if isinstance(error, str) else None
     description = data.get("error_description") if data else None
     description = description if isinstance(description, str) else None
-    detail = f" ({error}: {description})" if error and description else f" ({error})" if error else ""
+    detail = (
+        f" ({error}: {description})" if error and description else f" ({error})" if error else ""
+    )
     retryable = status == 429 or status >= 500 or status == 408
     hint: str | None
-    if status in (400, 401) and error in ("invalid_client", "unauthorized_client", None) and (
-        status == 401 or error is not None
+    if (
+        status in (400, 401)
+        and error in ("invalid_client", "unauthorized_client", None)
+        and (status == 401 or error is not None)
     ):
         hint = (
             "the client id or secret was rejected: check EDS_CLIENT_ID and EDS_SECRET. "
@@ -193,7 +199,10 @@ def _error_for_status(
             "EDS_AUTH_URL."
         )
     elif error == "invalid_grant":
-        hint = "the credentials were refused for this grant; the API token may have been revoked or expired: create a new one in the EDS console."
+        hint = (
+            "the credentials were refused for this grant; the API token may have been "
+            "revoked or expired: create a new one in the EDS console."
+        )
     elif status == 404 or status == 405:
         hint = "check EDS_AUTH_URL: nothing answers token requests there."
     elif retryable:
@@ -282,7 +291,7 @@ def request_token(
     remembered per token URL for the rest of the process.
     """
     policy = policy or RetryPolicy()
-    method = credentials.client_auth
+    method: str = credentials.client_auth
     if method == "auto":
         with _learnt_lock:
             method = _learnt_methods.get(credentials.auth_url, "auto")

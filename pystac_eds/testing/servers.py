@@ -48,7 +48,10 @@ class _Server:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._httpd.app = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll interval makes stop() quick; tests start and stop many servers.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.lock = threading.Lock()
 
     @property
@@ -78,7 +81,7 @@ class _Server:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # tests read counters, not access logs
 
     @property
@@ -172,17 +175,21 @@ class TokenServer(_Server):
         if self.jwt:
             claims = {"sub": self.client_id, "exp": int(now + lifetime), "iat": int(now)}
             parts = [{"alg": "none", "typ": "at+jwt"}, claims]
-            value = ".".join(
-                base64.urlsafe_b64encode(json.dumps(p).encode()).rstrip(b"=").decode()
-                for p in parts
-            ) + "." + secrets.token_urlsafe(16)
+            value = (
+                ".".join(
+                    base64.urlsafe_b64encode(json.dumps(p).encode()).rstrip(b"=").decode()
+                    for p in parts
+                )
+                + "."
+                + secrets.token_urlsafe(16)
+            )
         with self.lock:
             self._issued[value] = now + lifetime
         return value, self.lifetime
 
 
 class _TokenHandler(_Handler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         app: TokenServer = self.app
         form = {k: v[0] for k, v in parse_qs(self.body().decode("latin-1")).items()}
         basic = self._basic()
@@ -209,9 +216,7 @@ class _TokenHandler(_Handler):
         else:
             method, given = "post", (form.get("client_id", ""), form.get("client_secret", ""))
         if method not in app.methods:
-            return self.send(
-                Reply(401, {"error": "invalid_client"}, {"WWW-Authenticate": "Basic"})
-            )
+            return self.send(Reply(401, {"error": "invalid_client"}, {"WWW-Authenticate": "Basic"}))
         if not (
             secrets.compare_digest(given[0], app.client_id)
             and secrets.compare_digest(given[1], app.client_secret)
@@ -219,7 +224,10 @@ class _TokenHandler(_Handler):
             return self.send(
                 Reply(
                     401,
-                    {"error": "invalid_client", "error_description": "client authentication failed"},
+                    {
+                        "error": "invalid_client",
+                        "error_description": "client authentication failed",
+                    },
                 )
             )
         value, lifetime = app._new_token()
@@ -269,7 +277,13 @@ def sample_items(collection: str, count: int) -> list[dict[str, Any]]:
                 "geometry": {
                     "type": "Polygon",
                     "coordinates": [
-                        [[lon, lat], [lon + 0.5, lat], [lon + 0.5, lat + 0.5], [lon, lat + 0.5], [lon, lat]]
+                        [
+                            [lon, lat],
+                            [lon + 0.5, lat],
+                            [lon + 0.5, lat + 0.5],
+                            [lon, lat + 0.5],
+                            [lon, lat],
+                        ]
                     ],
                 },
                 "bbox": [lon, lat, lon + 0.5, lat + 0.5],
@@ -325,11 +339,11 @@ class StacServer(_Server):
 
 
 class _StacHandler(_Handler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         self._handle("GET", parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         raw = self.body()
         try:
             params = json.loads(raw) if raw else {}
@@ -345,7 +359,11 @@ class _StacHandler(_Handler):
             with app.lock:
                 app.rejected += 1
             return self.send(
-                Reply(401, {"code": "Unauthorized"}, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+                Reply(
+                    401,
+                    {"code": "Unauthorized"},
+                    {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
             )
         base = app.base_url
         path = path.rstrip("/") or "/"
@@ -379,8 +397,18 @@ class _StacHandler(_Handler):
                 {"rel": "root", "href": f"{base}/", "type": "application/json"},
                 {"rel": "data", "href": f"{base}/collections", "type": "application/json"},
                 {"rel": "conformance", "href": f"{base}/conformance"},
-                {"rel": "search", "href": f"{base}/search", "method": "GET", "type": "application/geo+json"},
-                {"rel": "search", "href": f"{base}/search", "method": "POST", "type": "application/geo+json"},
+                {
+                    "rel": "search",
+                    "href": f"{base}/search",
+                    "method": "GET",
+                    "type": "application/geo+json",
+                },
+                {
+                    "rel": "search",
+                    "href": f"{base}/search",
+                    "method": "POST",
+                    "type": "application/geo+json",
+                },
             ],
         }
 

@@ -1,0 +1,413 @@
+"""The persistent token store: access tokens shared across processes and kernel restarts.
+
+One JSON file per cache key in a private folder (0700, files 0600), holding the token
+only, never a secret: ``{"version": 1, "access_token", "expires_at", "issued_at"}`` with
+absolute times. Writes go to a temporary file in the same folder that is then
+``os.replace``d over the old one, so a reader sees the old token or the new one, never
+half of one; reads therefore need no lock. A separate ``<key>.lock`` file serialises
+*refreshes* across processes.
+
+The store is an optimisation, never a source of failure: every I/O problem makes
+:meth:`DiskStore.load` return ``None`` and :meth:`DiskStore.save` do nothing, with a
+DEBUG log line that names the file but never the token.
+
+``EDS_TOKEN_CACHE`` moves the folder (it should be a folder dedicated to pystac-eds, as it
+is made private), or switches the store off with ``off``, ``0``, ``false``, ``no``,
+``none`` or ``disabled``. Unset, empty, ``on``, ``1``, ``true``, ``yes`` or ``default``
+mean the platform's user cache folder, see :func:`default_folder`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import stat
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeGuard
+
+from .tokens import Token
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "EDS_TOKEN_CACHE"
+APP_NAME = "pystac-eds"
+FORMAT_VERSION = 1
+#: How long :meth:`DiskStore.lock` waits for another process before going on without it.
+LOCK_TIMEOUT = 30.0
+
+_OFF = frozenset({"off", "0", "false", "no", "none", "disable", "disabled"})
+_DEFAULT = frozenset({"", "on", "1", "true", "yes", "default"})
+# Lower case only: on case-insensitive file systems "AB" and "ab" would share a file.
+_KEY = re.compile(r"[a-z0-9_-]{1,128}")
+_SUFFIX = ".json"
+# A token is well under a kilobyte; anything much bigger is not ours.
+_MAX_SIZE = 64 * 1024
+# Owners and modes are only meaningful on POSIX; on Windows the per-user
+# %LOCALAPPDATA% ACLs protect the folder.
+_POSIX = hasattr(os, "geteuid")
+# O_NOFOLLOW: never read or write through a link planted where our file should be.
+# O_NONBLOCK: a FIFO planted there must not hang us (fstat then rejects it).
+# O_BINARY: no newline translation on Windows.
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_READ = os.O_RDONLY | _O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_O_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | getattr(os, "O_BINARY", 0)
+
+
+class DiskStore:
+    """Tokens on disk under ``folder``, one file per cache key.
+
+    Holds no open files or locks between calls, so it pickles (to dask workers, process
+    pools) as just its folder and timeout.
+    """
+
+    def __init__(
+        self, folder: str | os.PathLike[str], *, lock_timeout: float = LOCK_TIMEOUT
+    ) -> None:
+        # Absolute now, so a later chdir does not move the cache.
+        self.folder = Path(folder).expanduser().absolute()
+        self.lock_timeout = lock_timeout
+
+    def __repr__(self) -> str:
+        return f"DiskStore({str(self.folder)!r})"
+
+    # -- files -------------------------------------------------------------------------
+
+    def path(self, key: str) -> Path:
+        """The token file for ``key``; raises ``ValueError`` for a key that could escape
+        the folder or collide with another key."""
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise ValueError("cache key must be 1-128 characters of [a-z0-9_-]")
+        return self.folder / (key + _SUFFIX)
+
+    def load(self, key: str, *, now: float | None = None) -> Token | None:
+        """The stored token for ``key`` if it has not expired at ``now`` (default: the
+        current time); ``None`` when absent, expired, unreadable, corrupt, a link, or not
+        private to us."""
+        path = self.path(key)
+        if not self._folder_ok(create=False):
+            return None
+        try:
+            fd = os.open(path, _O_READ)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # ELOOP: a symlink, never followed
+            log.debug("token cache: ignoring %s: %s", path, _why(exc))
+            return None
+        try:
+            info = os.fstat(fd)
+            if not self._private(info, path, want_dir=False):
+                return None
+            data = os.read(fd, _MAX_SIZE + 1)
+        except OSError as exc:
+            log.debug("token cache: cannot read %s: %s", path, _why(exc))
+            return None
+        finally:
+            os.close(fd)
+        token = _decode(data)
+        if token is None:
+            log.debug("token cache: ignoring malformed %s", path)
+            return None
+        if token.is_expired(time.time() if now is None else now):
+            return None
+        return token
+
+    def save(self, key: str, token: Token) -> None:
+        """Store ``token`` for ``key`` atomically. Never raises for I/O problems."""
+        path = self.path(key)
+        try:
+            body = _encode(token)
+        except (TypeError, ValueError) as exc:  # e.g. a NaN expiry: not worth storing
+            log.debug("token cache: not storing an unencodable token: %s", type(exc).__name__)
+            return
+        if not self._folder_ok(create=True):
+            return
+        # Dot-prefixed and random: never mistaken for a token file, never clashing
+        # with another process's temporary file.
+        tmp = self.folder / f".{key}.{secrets.token_hex(8)}.tmp"
+        try:
+            fd = os.open(tmp, _O_CREATE, 0o600)
+        except OSError as exc:
+            log.debug("token cache: cannot write %s: %s", path, _why(exc))
+            return
+        try:
+            try:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(fd, 0o600)  # a strange umask must not loosen or lock us out
+                view = memoryview(body)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            # No fsync: after a power cut a torn file reads as "no token" and is replaced;
+            # tokens can always be fetched again, so durability is not worth the latency.
+            # os.replace swaps the directory entry, so a link at `path` is replaced, not
+            # followed.
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.debug("token cache: cannot write %s: %s", path, _why(exc))
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def clear(self) -> None:
+        """Remove every token file (and leftover temporary file) of this store.
+
+        Lock files are kept: they are empty, and deleting one while another process
+        holds it would let a third process lock a new file and refresh concurrently.
+        """
+        if not self._folder_ok(create=False):
+            return
+        try:
+            names = os.listdir(self.folder)
+        except OSError as exc:
+            log.debug("token cache: cannot list %s: %s", self.folder, _why(exc))
+            return
+        for name in names:
+            ours = name.endswith(_SUFFIX) and _KEY.fullmatch(name[: -len(_SUFFIX)])
+            if ours or (name.startswith(".") and name.endswith(".tmp")):
+                try:
+                    os.unlink(self.folder / name)
+                except OSError as exc:
+                    log.debug("token cache: cannot remove %s: %s", name, _why(exc))
+
+    # -- locking -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold an exclusive cross-process lock for refreshing ``key``.
+
+        Waits at most ``lock_timeout`` seconds, then goes on without the lock (DEBUG log):
+        a stuck process may cause a duplicate token request, never a hang. Also goes on
+        without it where the folder is unusable or the platform has neither ``fcntl`` nor
+        ``msvcrt``. Not for serialising threads of one process (``flock`` locks belong to
+        open files, and ``msvcrt`` locks to processes): the caller does that.
+        """
+        path = self.path(key).with_suffix(".lock")
+        fd = self._open_lock(path) if self._folder_ok(create=True) else None
+        locked = False
+        try:
+            if fd is not None:
+                locked = _acquire(fd, time.monotonic() + self.lock_timeout)
+                if not locked:
+                    log.debug(
+                        "token cache: %s still locked after %.0fs; going on without it",
+                        path,
+                        self.lock_timeout,
+                    )
+            yield
+        finally:
+            if fd is not None:
+                if locked:
+                    with contextlib.suppress(OSError):
+                        _release(fd)
+                os.close(fd)  # closing also drops an flock
+
+    def _open_lock(self, path: Path) -> int | None:
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW, 0o600)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:  # a link where our lock file belongs: drop it
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+                    continue
+                log.debug("token cache: cannot open %s: %s", path, _why(exc))
+                return None
+            return fd
+        return None
+
+    # -- the folder --------------------------------------------------------------------
+
+    def _folder_ok(self, *, create: bool) -> bool:
+        """Whether the folder exists and is private to us, creating it (0700) and
+        tightening its mode if needed. A folder of another user is never used: whoever
+        owns it could read our tokens or plant theirs."""
+        try:
+            if create:
+                os.makedirs(self.folder, mode=0o700, exist_ok=True)
+            info = os.stat(self.folder)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            log.debug("token cache: cannot use folder %s: %s", self.folder, _why(exc))
+            return False
+        return self._private(info, self.folder, want_dir=True)
+
+    def _private(self, info: os.stat_result, path: Path, *, want_dir: bool) -> bool:
+        kind_ok = stat.S_ISDIR(info.st_mode) if want_dir else stat.S_ISREG(info.st_mode)
+        if not kind_ok:
+            log.debug("token cache: ignoring %s: not a %s", path, "folder" if want_dir else "file")
+            return False
+        if not _POSIX:
+            return True
+        if info.st_uid != os.geteuid():
+            log.debug("token cache: ignoring %s: owned by uid %d, not us", path, info.st_uid)
+            return False
+        if info.st_mode & 0o077 == 0:
+            return True
+        if not want_dir or info.st_mode & stat.S_ISVTX:
+            # A loose file may have been read or swapped by others; a sticky folder is a
+            # shared one like /tmp that we must not make private for everyone.
+            log.debug("token cache: ignoring %s: mode %o is not private", path, info.st_mode)
+            return False
+        try:
+            os.chmod(path, 0o700)
+        except OSError as exc:
+            log.debug("token cache: cannot make %s private: %s", path, _why(exc))
+            return False
+        return True
+
+
+# -- file format -----------------------------------------------------------------------
+
+
+def _encode(token: Token) -> bytes:
+    record = {
+        "version": FORMAT_VERSION,
+        "access_token": token.value,
+        "expires_at": token.expires_at,
+        "issued_at": token.issued_at,
+    }
+    return json.dumps(record, allow_nan=False).encode("utf-8")
+
+
+def _decode(data: bytes) -> Token | None:
+    if len(data) > _MAX_SIZE:
+        return None
+    try:
+        record: Any = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or record.get("version") != FORMAT_VERSION:
+        return None
+    value, expires_at, issued_at = (
+        record.get("access_token"),
+        record.get("expires_at"),
+        record.get("issued_at"),
+    )
+    if not isinstance(value, str) or not value or not _time(expires_at) or not _time(issued_at):
+        return None
+    return Token(value=value, expires_at=float(expires_at), issued_at=float(issued_at))
+
+
+def _time(x: object) -> TypeGuard[float]:
+    # json.loads accepts NaN and Infinity; bool is an int subclass.
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _why(exc: OSError) -> str:
+    return f"{type(exc).__name__} ({exc.strerror or exc.errno})"
+
+
+# -- platform locks --------------------------------------------------------------------
+
+
+def _acquire(fd: int, deadline: float) -> bool:
+    """Poll a non-blocking lock until ``deadline``: a blocking call could not time out."""
+    delay = 0.002
+    while True:
+        try:
+            if _try_lock(fd):
+                return True
+        except OSError as exc:
+            log.debug("token cache: cannot lock: %s", _why(exc))
+            return False
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.05)
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        """True if locked, False if another process holds it."""
+        os.lseek(fd, 0, os.SEEK_SET)  # msvcrt locks bytes from the current position
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EDEADLK):  # held elsewhere
+                return False
+            raise
+        return True
+
+    def _release(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - e.g. WASI
+        fcntl = None  # type: ignore[assignment]
+
+    def _try_lock(fd: int) -> bool:
+        """True if locked (or locking is unavailable: a documented no-op), False if
+        another process holds it."""
+        if fcntl is None:  # pragma: no cover
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _release(fd: int) -> None:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+# -- where the folder is ---------------------------------------------------------------
+
+
+def default_folder(
+    environ: Mapping[str, str] | None = None, *, platform: str | None = None
+) -> Path:
+    """The platform's user cache folder for pystac-eds (not created here).
+
+    Linux and other POSIX: ``$XDG_CACHE_HOME/pystac-eds`` (if absolute, as the XDG spec
+    requires) else ``~/.cache/pystac-eds``; macOS: ``~/Library/Caches/pystac-eds``;
+    Windows: ``%LOCALAPPDATA%\\pystac-eds\\Cache``. ``platform`` is a ``sys.platform``
+    value, for tests.
+    """
+    env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if platform == "win32":
+        local = env.get("LOCALAPPDATA")
+        base = Path(local) if local else _home(env, "USERPROFILE") / "AppData" / "Local"
+        return base / APP_NAME / "Cache"
+    if platform == "darwin":
+        return _home(env, "HOME") / "Library" / "Caches" / APP_NAME
+    xdg = env.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else _home(env, "HOME") / ".cache"
+    return base / APP_NAME
+
+
+def _home(env: Mapping[str, str], var: str) -> Path:
+    value = env.get(var)
+    return Path(value) if value else Path.home()
+
+
+def store_from_env(
+    environ: Mapping[str, str] | None = None, *, platform: str | None = None
+) -> DiskStore | None:
+    """The store ``EDS_TOKEN_CACHE`` asks for: ``None`` if it is switched off, its folder
+    if it names one, else the :func:`default_folder`."""
+    env = os.environ if environ is None else environ
+    raw = env.get(ENV_VAR)
+    setting = (raw or "").strip()
+    if setting.lower() in _OFF:
+        return None
+    if setting.lower() in _DEFAULT:
+        return DiskStore(default_folder(env, platform=platform))
+    return DiskStore(setting)

@@ -1,0 +1,58 @@
+"""The pytest plugin (entry point ``pytest11``): fixtures for testing code that uses EDS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ..cache import TokenCache
+from ..settings import Credentials
+
+# The real-server fixtures; they need the [sandbox] extra only when a test uses them.
+from .sandbox_fixtures import eds_sandbox, eds_sandbox_env  # noqa: F401
+from .servers import StacServer, TokenServer
+
+
+@pytest.fixture
+def eds_token_server() -> Iterator[TokenServer]:
+    """A client-credentials token endpoint on 127.0.0.1, one per test."""
+    with TokenServer() as server:
+        yield server
+
+
+@pytest.fixture
+def eds_stac_server(eds_token_server: TokenServer) -> Iterator[StacServer]:
+    """A small STAC API on 127.0.0.1 that accepts only ``eds_token_server``'s tokens."""
+    with StacServer(eds_token_server) as server:
+        yield server
+
+
+@pytest.fixture
+def eds_credentials(eds_token_server: TokenServer, eds_stac_server: StacServer) -> Credentials:
+    """Credentials for the two servers above."""
+    return Credentials(
+        client_id=eds_token_server.client_id,
+        client_secret=eds_token_server.client_secret,
+        auth_url=eds_token_server.token_url,
+        api_url=eds_stac_server.url,
+    )
+
+
+@pytest.fixture
+def eds_token_cache() -> TokenCache:
+    """A fresh in-memory token cache (no disk), to pass as ``cache=``."""
+    return TokenCache(store=None)
+
+
+@pytest.fixture
+def eds_env(
+    monkeypatch: pytest.MonkeyPatch, eds_token_server: TokenServer, eds_stac_server: StacServer
+) -> dict[str, str]:
+    """The servers' settings as EDS_* environment variables, for this test only; the disk
+    token cache is switched off so tests do not share tokens through it."""
+    settings = eds_token_server.settings(eds_stac_server.url)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("EDS_TOKEN_CACHE", "off")
+    return settings

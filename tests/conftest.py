@@ -1,0 +1,32 @@
+"""Isolation for every test: no EDS settings from the developer's shell or files, no disk
+token cache shared between tests, and nothing learnt about token URLs carried over."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pystac_eds import tokens
+from pystac_eds.cache import TokenCache
+
+# Before anything creates the process-wide cache: no disk store unless a test asks.
+os.environ["EDS_TOKEN_CACHE"] = "off"
+
+CANARY_SECRET = "canary-SECRET-7f3a9c1e5b2d4f60"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    for name in ("EDS_CLIENT_ID", "EDS_SECRET", "EDS_AUTH_URL", "EDS_API_URL", "EDS_CLIENT_AUTH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EDS_TOKEN_CACHE", "off")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)  # no EDS.env or .env of the developer's is read
+    tokens._learnt_methods.clear()
+    TokenCache.default().clear()
+    yield
+    tokens._learnt_methods.clear()

@@ -1,0 +1,227 @@
+"""The token cache with an injected clock and token request: no sleeps, no network."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from pystac_eds import Credentials, TokenCache, TokenError
+from pystac_eds.cache import cache_key
+from pystac_eds.disk import DiskStore
+from pystac_eds.tokens import Token
+
+from .conftest import CANARY_SECRET
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeEndpoint:
+    """Issues numbered tokens of a fixed lifetime, optionally blocking until released."""
+
+    def __init__(self, clock: FakeClock, lifetime: float = 3600) -> None:
+        self.clock, self.lifetime = clock, lifetime
+        self.calls = 0
+        self.gate: threading.Event | None = None
+        self.entered = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, credentials: Credentials) -> Token:
+        with self._lock:
+            self.calls += 1
+            n = self.calls
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(5)
+        now = self.clock()
+        return Token(f"token-{n}", expires_at=now + self.lifetime, issued_at=now)
+
+
+CREDS = Credentials(
+    client_id="id", client_secret=CANARY_SECRET, auth_url="https://auth.example.com/token"
+)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make(clock: FakeClock, lifetime: float = 3600) -> tuple[TokenCache, FakeEndpoint]:
+    endpoint = FakeEndpoint(clock, lifetime)
+    return TokenCache(clock=clock, fetch=endpoint), endpoint
+
+
+def test_token_is_reused_until_the_refresh_margin(clock: FakeClock) -> None:
+    cache, endpoint = make(clock)
+    first = cache.get(CREDS)
+    clock.now += 3600 - 61
+    assert cache.get(CREDS) is first
+    clock.now += 2  # inside the 60 s margin
+    assert cache.get(CREDS).value == "token-2"
+    assert endpoint.calls == cache.token_requests == 2
+
+
+def test_short_lived_tokens_are_not_refreshed_on_every_call(clock: FakeClock) -> None:
+    cache, endpoint = make(clock, lifetime=5)
+    for _ in range(100):  # 100 calls over 10 s of 5-second tokens
+        cache.get(CREDS)
+        clock.now += 0.1
+    assert endpoint.calls == 3  # refreshed at 3.75 s and 7.5 s, not per call
+
+
+def test_lazy_nothing_is_requested_until_asked(clock: FakeClock) -> None:
+    cache, endpoint = make(clock)
+    assert cache.peek(CREDS) is None
+    assert endpoint.calls == 0
+
+
+def test_same_credentials_share_one_token_different_ones_do_not(clock: FakeClock) -> None:
+    cache, endpoint = make(clock)
+    twin = Credentials(
+        client_id="id",
+        client_secret=CANARY_SECRET,
+        auth_url=CREDS.auth_url,
+        api_url="https://other.example.com/stac",
+    )
+    other = Credentials(client_id="id", client_secret="another-secret", auth_url=CREDS.auth_url)
+    assert cache.get(CREDS) is cache.get(twin)
+    assert cache.get(other) is not cache.get(CREDS)
+    assert endpoint.calls == 2
+
+
+def test_cache_key_holds_no_secret() -> None:
+    key = cache_key(CREDS)
+    assert CANARY_SECRET not in key and CREDS.secret_fingerprint not in key
+    assert key != cache_key(Credentials(client_id="id", client_secret="x", auth_url=CREDS.auth_url))
+
+
+def test_single_flight_many_threads_one_request(clock: FakeClock) -> None:
+    cache, endpoint = make(clock)
+    endpoint.gate = threading.Event()
+    results: list[str] = []
+    start = threading.Barrier(32)
+
+    def worker() -> None:
+        start.wait()
+        results.append(cache.get(CREDS).value)
+
+    threads = [threading.Thread(target=worker) for _ in range(32)]
+    for t in threads:
+        t.start()
+    assert endpoint.entered.wait(5)
+    endpoint.gate.set()
+    for t in threads:
+        t.join(5)
+    assert endpoint.calls == 1
+    assert results == ["token-1"] * 32
+
+
+def test_expired_token_single_flight_after_expiry(clock: FakeClock) -> None:
+    cache, endpoint = make(clock)
+    cache.get(CREDS)
+    clock.now += 7200  # well past expiry: every thread must wait for the new token
+    endpoint.gate = threading.Event()
+    seen: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: seen.append(cache.get(CREDS).value)) for _ in range(16)
+    ]
+    for t in threads:
+        t.start()
+    assert endpoint.entered.wait(5)
+    endpoint.gate.set()
+    for t in threads:
+        t.join(5)
+    assert endpoint.calls == 2 and seen == ["token-2"] * 16
+
+
+def test_refresh_ahead_does_not_block_readers(clock: FakeClock) -> None:
+    cache, endpoint = make(clock)
+    cache.get(CREDS)
+    clock.now += 3600 - 30  # inside the margin, still valid
+    endpoint.gate = threading.Event()
+    endpoint.entered.clear()
+    refresher = threading.Thread(target=cache.get, args=(CREDS,))
+    refresher.start()
+    assert endpoint.entered.wait(5)
+    # While the refresh is in flight, another caller gets the still-valid token at once.
+    assert cache.get(CREDS).value == "token-1"
+    endpoint.gate.set()
+    refresher.join(5)
+    assert cache.get(CREDS).value == "token-2"
+
+
+def test_invalidate_only_drops_the_rejected_token(clock: FakeClock) -> None:
+    cache, endpoint = make(clock)
+    old = cache.get(CREDS).value
+    assert cache.invalidate(CREDS, old)
+    new = cache.get(CREDS).value
+    # A late 401 for the old token (another thread's) must not throw away the new one.
+    assert not cache.invalidate(CREDS, old)
+    assert cache.get(CREDS).value == new
+    assert endpoint.calls == 2
+
+
+def test_token_errors_propagate_and_the_next_call_tries_again(clock: FakeClock) -> None:
+    calls = []
+
+    def failing(credentials: Credentials) -> Token:
+        calls.append(1)
+        if len(calls) == 1:
+            raise TokenError("down", status=503, retryable=True)
+        return Token("ok", expires_at=clock() + 60, issued_at=clock())
+
+    cache = TokenCache(clock=clock, fetch=failing)
+    with pytest.raises(TokenError):
+        cache.get(CREDS)
+    assert cache.get(CREDS).value == "ok"
+
+
+def test_default_cache_is_one_per_process() -> None:
+    assert TokenCache.default() is TokenCache.default()
+
+
+def test_repr_shows_no_token(clock: FakeClock) -> None:
+    cache, _ = make(clock)
+    cache.get(CREDS)
+    assert "token-1" not in repr(cache)
+
+
+# --- with the disk store ---------------------------------------------------------------
+
+
+def test_disk_store_shares_tokens_between_caches(clock: FakeClock, tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "tokens")
+    one, endpoint_one = make(clock)
+    one.store = store
+    two, endpoint_two = make(clock)
+    two.store = store
+    first = one.get(CREDS)
+    assert two.get(CREDS).value == first.value  # a "restarted process" reads it back
+    assert (endpoint_one.calls, endpoint_two.calls) == (1, 0)
+    assert CANARY_SECRET not in "".join(p.read_text() for p in (tmp_path / "tokens").glob("*.json"))
+
+
+def test_disk_copy_of_a_rejected_token_is_not_reused(clock: FakeClock, tmp_path: Path) -> None:
+    cache, endpoint = make(clock)
+    cache.store = DiskStore(tmp_path / "tokens")
+    rejected = cache.get(CREDS).value
+    cache.invalidate(CREDS, rejected)
+    assert cache.get(CREDS).value != rejected
+    assert endpoint.calls == 2
+
+
+def test_disk_token_near_expiry_is_refreshed(clock: FakeClock, tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "tokens")
+    store.save(cache_key(CREDS), Token("stale", expires_at=clock() + 10, issued_at=clock() - 3590))
+    cache, endpoint = make(clock)
+    cache.store = store
+    assert cache.get(CREDS).value == "token-1"
+    assert endpoint.calls == 1

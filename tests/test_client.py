@@ -1,0 +1,355 @@
+"""open(), stac_io() and EDSAuth over real loopback HTTP: what users rely on."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+import time
+import traceback
+from typing import Any
+
+import pystac_client
+import pytest
+import requests
+
+import pystac_eds
+from pystac_eds import Credentials, EDSAuth, TokenCache, TokenError
+from pystac_eds.testing import Reply, StacServer, TokenServer
+
+from .conftest import CANARY_SECRET
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def creds(tokens: TokenServer, api: StacServer, **kw: Any) -> Credentials:
+    values = {
+        "client_id": tokens.client_id,
+        "client_secret": tokens.client_secret,
+        "auth_url": tokens.token_url,
+        "api_url": api.url,
+    }
+    return Credentials(**{**values, **kw})
+
+
+def ids(items: Any) -> list[str]:
+    return [item.id for item in items]
+
+
+ALL_S2 = [f"sentinel-2-l2a-{i:05d}" for i in range(95)]
+
+
+def test_open_from_environment_browses_and_searches(eds_env: dict[str, str]) -> None:
+    catalog = pystac_eds.open()
+    assert isinstance(catalog, pystac_client.Client)
+    assert {c.id for c in catalog.get_collections()} == {"sentinel-2-l2a", "landsat-c2l2-sr"}
+    assert catalog.get_collection("landsat-c2l2-sr").title == "Landsat C2L2 Sr"
+    assert ids(catalog.search(collections=["sentinel-2-l2a"]).items()) == ALL_S2
+    assert len(catalog.search(collections=["landsat-c2l2-sr"], max_items=7).item_collection()) == 7
+    assert len(list(catalog.get_collection("landsat-c2l2-sr").get_items())) == 30
+
+
+def test_open_reads_eds_env_in_the_working_directory(
+    eds_token_server: TokenServer, eds_stac_server: StacServer
+) -> None:
+    settings = eds_token_server.settings(eds_stac_server.url)
+    with open("EDS.env", "w") as f:  # the autouse fixture put us in an empty folder
+        f.writelines(f"{k}={v}\n" for k, v in settings.items())
+    catalog = pystac_eds.open(cache=TokenCache())
+    assert ids(catalog.search(ids=["sentinel-2-l2a-00003"]).items()) == ["sentinel-2-l2a-00003"]
+
+
+def test_nothing_touches_the_network_before_the_first_request(
+    eds_token_server: TokenServer, eds_stac_server: StacServer
+) -> None:
+    io = pystac_eds.stac_io(
+        credentials=creds(eds_token_server, eds_stac_server), cache=TokenCache()
+    )
+    EDSAuth(creds(eds_token_server, eds_stac_server))
+    assert eds_token_server.requests == [] and eds_stac_server.seen == []
+    client = pystac_client.Client.open(eds_stac_server.url, stac_io=io)
+    assert len(eds_token_server.requests) == 1
+    assert client.id == "eds-test"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_paginated_search_survives_expiry_with_no_item_lost(
+    method: str, eds_stac_server: StacServer
+) -> None:
+    clock = FakeClock()
+    with TokenServer(lifetime=3600, clock=clock) as tokens:
+        api = StacServer(tokens)
+        with api:
+            cache = TokenCache(clock=clock)
+            catalog = pystac_eds.open(credentials=creds(tokens, api), cache=cache)
+            got = []
+            for page in catalog.search(collections=["sentinel-2-l2a"], method=method).pages():
+                got += ids(page)
+                clock.now += 1500  # tokens live 3600 s: expiry is crossed every few pages
+            assert got == ALL_S2
+            assert api.rejected == 0  # refreshed ahead of expiry, never refused
+            # 10 pages 1500 s apart, each token used until 60 s before its hour is up:
+            # pages at 0-3000 s, 4500-7500 s, 9000-12000 s and 13500 s take 4 tokens.
+            assert cache.token_requests == tokens.issued == 4
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_server_side_revocation_mid_pagination(method: str) -> None:
+    with TokenServer() as tokens, StacServer(tokens) as api:
+        cache = TokenCache()
+        catalog = pystac_eds.open(credentials=creds(tokens, api), cache=cache)
+        got = []
+        for n, page in enumerate(
+            catalog.search(collections=["sentinel-2-l2a"], method=method).pages()
+        ):
+            got += ids(page)
+            if n == 2:
+                tokens.revoke()
+        assert got == ALL_S2  # nothing lost, nothing duplicated
+        assert api.rejected == 1 and tokens.issued == 2
+
+
+def test_a_401_on_page_n_is_retried_once(
+    eds_env: dict[str, str], eds_stac_server: StacServer
+) -> None:
+    eds_stac_server.unauthorized_pages = {4, 7}
+    assert ids(pystac_eds.open().search(collections=["sentinel-2-l2a"]).items()) == ALL_S2
+    assert eds_stac_server.rejected == 2
+
+
+def test_a_second_401_surfaces_as_an_error_and_does_not_loop(
+    eds_token_server: TokenServer, eds_stac_server: StacServer
+) -> None:
+    io = pystac_eds.stac_io(
+        credentials=creds(eds_token_server, eds_stac_server), cache=TokenCache()
+    )
+    io.read_text(eds_stac_server.url)
+    before = len(eds_stac_server.seen)
+    eds_stac_server.tokens = TokenServer()  # the API now trusts another issuer entirely
+    with pytest.raises(pystac_client.exceptions.APIError) as info:
+        io.read_text(eds_stac_server.base_url + "/search")
+    assert info.value.status_code == 401
+    assert len(eds_stac_server.seen) - before == 2  # the request and one retry
+    assert eds_token_server.issued == 2
+
+
+def test_32_threads_through_one_client_with_2_second_tokens() -> None:
+    with TokenServer(lifetime=2) as tokens, StacServer(tokens, page_size=50) as api:
+        cache = TokenCache()
+        catalog = pystac_eds.open(credentials=creds(tokens, api), cache=cache)
+        errors: list[BaseException] = []
+        counts: list[int] = []
+        deadline = time.monotonic() + 5
+
+        def worker() -> None:
+            try:
+                while time.monotonic() < deadline:
+                    counts.append(
+                        len(list(catalog.search(collections=["landsat-c2l2-sr"]).items()))
+                    )
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker) for _ in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
+        assert counts and set(counts) == {30}
+        # 5 s of 2-second tokens refreshed 0.5 s early: about one token per 1.5 s.
+        assert 3 <= tokens.issued <= 6
+        assert tokens.issued == cache.token_requests
+
+
+def test_the_token_never_goes_to_another_host(
+    eds_env: dict[str, str], eds_stac_server: StacServer
+) -> None:
+    with StacServer(None) as other:  # an open server on another origin records headers
+        eds_stac_server.next_base = other.base_url
+        items = list(pystac_eds.open().search(collections=["sentinel-2-l2a"]).items())
+    assert len(items) == 95  # page 1 from the API, the rest from the other (open) host
+    assert other.seen, "the next link was followed"
+    assert all("Authorization" not in headers for _, _, headers in other.seen)
+    assert all("Authorization" in headers for _, _, headers in eds_stac_server.seen)
+
+
+def test_allowed_hosts_do_get_the_token(
+    eds_token_server: TokenServer, eds_stac_server: StacServer
+) -> None:
+    auth = EDSAuth(
+        creds(eds_token_server, eds_stac_server), cache=TokenCache(), allowed_hosts=["localhost"]
+    )
+    with StacServer(eds_token_server) as other:
+        session = requests.Session()
+        session.auth = auth
+        ok = session.get(f"http://localhost:{other.port}/collections", timeout=5)
+        not_allowed = session.get(f"http://127.0.0.1:{other.port}/collections", timeout=5)
+    assert ok.status_code == 200
+    assert not_allowed.status_code == 401  # another port: another origin, no token
+
+
+def test_edsauth_on_a_plain_requests_session(
+    eds_credentials: Credentials, eds_stac_server: StacServer
+) -> None:
+    session = requests.Session()
+    session.auth = EDSAuth(eds_credentials, cache=TokenCache())
+    response = session.post(eds_stac_server.base_url + "/search", json={"limit": 3}, timeout=5)
+    assert response.status_code == 200
+    assert len(response.json()["features"]) == 3
+
+
+def test_http_downgrade_to_the_api_host_is_refused() -> None:
+    c = Credentials(
+        client_id="id",
+        client_secret=CANARY_SECRET,
+        auth_url="https://a.example/t",
+        api_url="https://api.example.com/stac",
+    )
+    request = requests.Request("GET", "http://api.example.com/stac/search").prepare()
+    with pytest.raises(pystac_eds.InsecureTransportError):
+        EDSAuth(c, cache=TokenCache())(request)
+
+
+@pytest.mark.parametrize("methods", [("basic",), ("post",)])
+def test_basic_only_and_form_only_token_servers(methods: tuple[str, ...]) -> None:
+    with TokenServer(methods=methods) as tokens, StacServer(tokens) as api:
+        catalog = pystac_eds.open(credentials=creds(tokens, api), cache=TokenCache())
+        assert len(list(catalog.get_collections())) == 2
+        assert all(not (r["basic"] and r["form_secret"]) for r in tokens.requests)
+
+
+@pytest.mark.parametrize(
+    ("access", "prefix"),
+    [
+        ("presigned", "https://signed.example/"),
+        ("proxy", "https://proxy.example/"),
+        ("raw", "s3://"),
+    ],
+)
+def test_asset_access_header_selects_hrefs(
+    access: str, prefix: str, eds_env: dict[str, str]
+) -> None:
+    catalog = pystac_eds.open(asset_access=access)  # type: ignore[arg-type]
+    item = next(iter(catalog.search(max_items=1).items()))
+    assert item.assets["visual"].href.startswith(prefix)
+
+
+def test_bad_asset_access_is_a_clear_error(eds_env: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="presigned"):
+        pystac_eds.open(asset_access="signed")  # type: ignore[arg-type]
+
+
+def test_client_open_arguments_pass_through(
+    eds_env: dict[str, str], eds_stac_server: StacServer
+) -> None:
+    modified: list[str] = []
+    signed: list[str] = []
+
+    def request_modifier(request: requests.Request) -> None:
+        modified.append(request.url)
+        request.headers["X-Trace"] = "1"
+
+    def modifier(obj: Any) -> None:
+        signed.append(type(obj).__name__)
+
+    catalog = pystac_eds.open(
+        headers={"X-Custom": "yes"},
+        parameters={"extra": "p"},
+        request_modifier=request_modifier,
+        modifier=modifier,
+        timeout=7,
+    )
+    list(catalog.search(max_items=3).items())
+    _, _, headers = eds_stac_server.seen[-1]
+    assert headers["X-Custom"] == "yes" and headers["X-Trace"] == "1"
+    assert headers["X-Signed-Asset-Urls"] == "True"
+    assert modified and signed
+    assert catalog._stac_io.timeout == 7  # type: ignore[attr-defined]
+
+
+def test_stac_io_for_existing_client_open_code(
+    eds_credentials: Credentials, eds_stac_server: StacServer
+) -> None:
+    io = pystac_eds.stac_io(credentials=eds_credentials, cache=TokenCache())
+    catalog = pystac_client.Client.open(eds_stac_server.url, stac_io=io)
+    assert len(list(catalog.search(collections=["landsat-c2l2-sr"]).items())) == 30
+
+
+def test_wrong_secret_raises_a_typed_error_with_a_hint(
+    eds_token_server: TokenServer, eds_stac_server: StacServer
+) -> None:
+    bad = Credentials(
+        client_id=eds_token_server.client_id,
+        client_secret=CANARY_SECRET,
+        auth_url=eds_token_server.token_url,
+        api_url=eds_stac_server.url,
+    )
+    with pytest.raises(TokenError) as info:
+        pystac_eds.open(credentials=bad, cache=TokenCache())
+    assert info.value.status == 401 and "EDS_SECRET" in str(info.value)
+    text = "".join(traceback.format_exception(info.value))
+    assert CANARY_SECRET not in text
+
+
+def test_missing_settings_raise_credentials_error() -> None:
+    with pytest.raises(pystac_eds.CredentialsError, match="EDS_SECRET"):
+        pystac_eds.open()
+
+
+def test_client_and_auth_pickle_and_keep_working(
+    eds_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = pystac_eds.open()
+    clone = pickle.loads(pickle.dumps(catalog))
+    auth = pickle.loads(pickle.dumps(EDSAuth()))
+    for name in eds_env:
+        monkeypatch.delenv(name)  # the copies must not need the environment
+    assert len(list(clone.search(collections=["landsat-c2l2-sr"]).items())) == 30
+    assert auth.token() == TokenCache.default().get(auth.credentials).value
+
+
+def test_canary_secret_and_tokens_never_reach_logs_or_reprs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with (
+        TokenServer(client_secret=CANARY_SECRET, lifetime=3600) as tokens,
+        StacServer(tokens) as api,
+    ):
+        api.unauthorized_pages = {2}
+        cache = TokenCache()
+        catalog = pystac_eds.open(credentials=creds(tokens, api), cache=cache)
+        items = list(catalog.search(collections=["sentinel-2-l2a"], method="GET").items())
+        token = cache.peek(catalog._stac_io.auth.credentials)  # type: ignore[attr-defined]
+        assert token is not None
+        with pytest.raises(TokenError) as info:
+            pystac_eds.open(credentials=creds(tokens, api, client_id="wrong"), cache=TokenCache())
+        shown = "\n".join(
+            [
+                caplog.text,
+                repr(catalog._stac_io.auth),
+                repr(cache),
+                repr(token),  # type: ignore[attr-defined]
+                repr(creds(tokens, api)),
+                "".join(traceback.format_exception(info.value)),
+            ]
+        )
+    assert len(items) == 95
+    assert "Authorization" in caplog.text  # pystac-client did log the headers...
+    assert CANARY_SECRET not in shown  # ...but neither the secret
+    assert token.value not in shown  # nor a whole token appears anywhere
+
+
+def test_scripted_token_outage_during_search_is_retried(
+    eds_env: dict[str, str], eds_token_server: TokenServer
+) -> None:
+    eds_token_server.script += [Reply(503, {"error": "temporarily_unavailable"})]
+    catalog = pystac_eds.open()
+    assert len(list(catalog.get_collections())) == 2

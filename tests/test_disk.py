@@ -1,0 +1,470 @@
+"""The persistent token store: real files under tmp_path, real subprocesses, no mocks of os."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pystac_eds.disk import DiskStore, default_folder, store_from_env
+from pystac_eds.tokens import Token
+
+KEY = "0123456789abcdef"
+NOW = 1_700_000_000.0
+TOKEN = Token(value="eyJ.the-access-token-value.sig", expires_at=NOW + 3600, issued_at=NOW)
+ROOT = str(Path(__file__).resolve().parents[1])
+posix_only = pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX owners and modes")
+root_only = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown"
+)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def store(folder: Path) -> DiskStore:
+    return DiskStore(folder)
+
+
+@pytest.fixture(autouse=True)
+def _debug_logs_never_hold_the_token(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.DEBUG, logger="pystac_eds.disk")
+    yield
+    assert TOKEN.value not in caplog.text
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def record(**changes: object) -> bytes:
+    data: dict[str, object] = {
+        "version": 1,
+        "access_token": "tok",
+        "expires_at": NOW + 60,
+        "issued_at": NOW,
+    }
+    data.update(changes)
+    return json.dumps({k: v for k, v in data.items() if v is not None}).encode()
+
+
+def write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(0o600)
+
+
+def python(code: str, *args: str, stdin: int | None = None) -> subprocess.Popen[str]:
+    """Run ``code`` in a fresh interpreter that imports this checkout, stdout piped."""
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args], text=True, env=env, stdin=stdin, stdout=subprocess.PIPE
+    )
+
+
+# -- round trip and expiry ----------------------------------------------------------------
+
+
+def test_round_trip(store: DiskStore) -> None:
+    assert store.load(KEY, now=NOW) is None
+    store.save(KEY, TOKEN)
+    assert store.load(KEY, now=NOW) == TOKEN
+    assert DiskStore(store.folder).load(KEY, now=NOW) == TOKEN  # another instance, same files
+
+
+def test_file_holds_the_token_json_and_nothing_else(store: DiskStore) -> None:
+    canary = "CANARY-client-secret-never-stored"
+    store.save(KEY, TOKEN)
+    files = sorted(p.name for p in store.folder.iterdir())
+    assert files == [f"{KEY}.json"]  # no temporary file left behind
+    raw = (store.folder / f"{KEY}.json").read_bytes()
+    assert canary.encode() not in raw
+    assert json.loads(raw) == {
+        "version": 1,
+        "access_token": TOKEN.value,
+        "expires_at": TOKEN.expires_at,
+        "issued_at": TOKEN.issued_at,
+    }
+
+
+def test_expired_token_is_not_returned(store: DiskStore) -> None:
+    store.save(KEY, TOKEN)
+    assert store.load(KEY, now=TOKEN.expires_at - 0.001) == TOKEN
+    assert store.load(KEY, now=TOKEN.expires_at) is None
+    assert store.load(KEY, now=TOKEN.expires_at + 10) is None
+    store.save(KEY, Token("old", expires_at=time.time() - 1, issued_at=time.time() - 3601))
+    assert store.load(KEY) is None  # default now is the real clock
+
+
+def test_newer_save_replaces_older(store: DiskStore) -> None:
+    store.save(KEY, TOKEN)
+    newer = Token("a-newer-token-value", expires_at=NOW + 7200, issued_at=NOW + 3600)
+    store.save(KEY, newer)
+    assert store.load(KEY, now=NOW) == newer
+
+
+@pytest.mark.parametrize("key", ["", "../evil", "a/b", "ABC", "x.json", "a" * 129, "é"])
+def test_keys_that_could_escape_or_collide_are_refused(store: DiskStore, key: str) -> None:
+    with pytest.raises(ValueError):
+        store.load(key)
+    with pytest.raises(ValueError):
+        store.save(key, TOKEN)
+    with pytest.raises(ValueError), store.lock(key):
+        pass
+    assert not store.folder.exists()
+
+
+# -- damaged files ------------------------------------------------------------------------
+
+VALID = record()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"{", id="corrupt"),
+        pytest.param(VALID[: len(VALID) // 2], id="truncated"),
+        pytest.param(VALID[:-1], id="truncated-by-one"),
+        pytest.param(b"\xff\xfe\x00", id="not-utf8"),
+        pytest.param(b"[]", id="list"),
+        pytest.param(b"null", id="null"),
+        pytest.param(b"[" * 100_000, id="too-deep-and-too-big"),
+        pytest.param(b" " * 70_000 + VALID, id="too-big"),
+        pytest.param(record(version=2), id="future-version"),
+        pytest.param(record(version=None), id="no-version"),
+        pytest.param(record(access_token=None), id="no-token"),
+        pytest.param(record(access_token=123), id="token-not-str"),
+        pytest.param(record(access_token=""), id="token-empty"),
+        pytest.param(record(expires_at="soon"), id="expiry-str"),
+        pytest.param(record(expires_at=True), id="expiry-bool"),
+        pytest.param(record(expires_at=None), id="no-expiry"),
+        pytest.param(record(issued_at=[1]), id="issued-list"),
+        pytest.param(VALID.replace(str(NOW + 60).encode(), b"NaN"), id="expiry-nan"),
+        pytest.param(VALID.replace(str(NOW + 60).encode(), b"Infinity"), id="expiry-inf"),
+    ],
+)
+def test_damaged_file_is_ignored_then_replaced(store: DiskStore, data: bytes) -> None:
+    path = store.folder / f"{KEY}.json"
+    write_private(path, data)
+    assert store.load(KEY, now=NOW) is None
+    store.save(KEY, TOKEN)
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
+def test_valid_record_helper_is_accepted(store: DiskStore) -> None:
+    # Guards the test above: its inputs fail for the reason named, not for a typo.
+    write_private(store.folder / f"{KEY}.json", VALID)
+    assert store.load(KEY, now=NOW) == Token("tok", NOW + 60, NOW)
+
+
+def test_symlink_is_never_followed_and_is_replaced(store: DiskStore, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.json"
+    write_private(elsewhere, record(access_token="planted"))
+    link = store.folder / f"{KEY}.json"
+    store.folder.mkdir(mode=0o700)
+    link.symlink_to(elsewhere)
+    assert store.load(KEY, now=NOW) is None
+    store.save(KEY, TOKEN)
+    assert not link.is_symlink()  # the link itself was replaced ...
+    assert json.loads(elsewhere.read_bytes())["access_token"] == "planted"  # ... not its target
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
+def test_symlinked_lock_file_is_replaced(store: DiskStore, tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("untouched")
+    store.folder.mkdir(mode=0o700)
+    (store.folder / f"{KEY}.lock").symlink_to(target)
+    with store.lock(KEY):
+        pass
+    assert not (store.folder / f"{KEY}.lock").is_symlink()
+    assert target.read_text() == "untouched"
+
+
+def test_directory_in_place_of_the_file(store: DiskStore) -> None:
+    (store.folder / f"{KEY}.json").mkdir(parents=True)
+    store.folder.chmod(0o700)
+    assert store.load(KEY, now=NOW) is None
+    store.save(KEY, TOKEN)  # cannot replace a directory: logged, not raised
+    assert store.load(KEY, now=NOW) is None
+    assert [p.name for p in store.folder.iterdir()] == [f"{KEY}.json"]  # temp file cleaned up
+
+
+def test_unusable_folder_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    store = DiskStore(not_a_folder)
+    store.save(KEY, TOKEN)
+    assert store.load(KEY, now=NOW) is None
+    with store.lock(KEY):  # a no-op lock rather than an error
+        pass
+    store.clear()
+    assert "token cache" in caplog.text
+
+
+# -- permissions and owners ---------------------------------------------------------------
+
+
+@posix_only
+def test_folder_0700_and_file_0600_whatever_the_umask(store: DiskStore) -> None:
+    old = os.umask(0)
+    try:
+        store.save(KEY, TOKEN)
+        with store.lock(KEY):
+            pass
+    finally:
+        os.umask(old)
+    assert mode(store.folder) == 0o700
+    assert mode(store.folder / f"{KEY}.json") == 0o600
+    assert mode(store.folder / f"{KEY}.lock") == 0o600
+
+
+@posix_only
+def test_loose_folder_of_ours_is_tightened(store: DiskStore) -> None:
+    store.folder.mkdir()
+    store.folder.chmod(0o755)
+    store.save(KEY, TOKEN)
+    assert mode(store.folder) == 0o700
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
+@posix_only
+def test_shared_sticky_folder_is_refused_not_tightened(store: DiskStore) -> None:
+    store.folder.mkdir()
+    store.folder.chmod(0o1777)  # like /tmp: making it private would break everyone else
+    store.save(KEY, TOKEN)
+    assert mode(store.folder) == 0o1777
+    assert list(store.folder.iterdir()) == []
+    write_private(store.folder / f"{KEY}.json", VALID)
+    assert store.load(KEY, now=NOW) is None
+
+
+@posix_only
+def test_file_readable_by_others_is_ignored(store: DiskStore) -> None:
+    path = store.folder / f"{KEY}.json"
+    write_private(path, VALID)
+    path.chmod(0o644)
+    assert store.load(KEY, now=NOW) is None
+    store.save(KEY, TOKEN)
+    assert mode(path) == 0o600
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
+@root_only
+def test_folder_of_another_user_is_not_used(store: DiskStore) -> None:
+    write_private(store.folder / f"{KEY}.json", VALID)
+    os.chown(store.folder, 4242, 4242)
+    assert store.load(KEY, now=NOW) is None
+    store.save(KEY, TOKEN)
+    assert json.loads((store.folder / f"{KEY}.json").read_bytes())["access_token"] == "tok"
+    store.clear()
+    assert (store.folder / f"{KEY}.json").exists()
+    assert mode(store.folder) == 0o700
+
+
+@root_only
+def test_file_of_another_user_is_ignored(store: DiskStore) -> None:
+    path = store.folder / f"{KEY}.json"
+    write_private(path, VALID)
+    os.chown(path, 4242, 4242)
+    assert store.load(KEY, now=NOW) is None
+    store.save(KEY, TOKEN)
+    assert os.stat(path).st_uid == os.geteuid()
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
+def test_clear_removes_token_files_only(store: DiskStore) -> None:
+    store.save(KEY, TOKEN)
+    store.save("fedcba", TOKEN)
+    with store.lock(KEY):
+        pass
+    (store.folder / "notes.txt").write_text("keep me")
+    (store.folder / f".{KEY}.0011.tmp").write_text("leftover")
+    store.clear()
+    assert store.load(KEY, now=NOW) is None
+    assert store.load("fedcba", now=NOW) is None
+    assert sorted(p.name for p in store.folder.iterdir()) == [f"{KEY}.lock", "notes.txt"]
+    DiskStore(store.folder / "never-created").clear()
+
+
+# -- where the folder is ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", " off ", "0", "false", "no", "none", "disabled"])
+def test_env_switches_the_store_off(value: str) -> None:
+    assert store_from_env({"EDS_TOKEN_CACHE": value}) is None
+
+
+def test_env_names_the_folder(tmp_path: Path) -> None:
+    store = store_from_env({"EDS_TOKEN_CACHE": str(tmp_path / "custom")})
+    assert store is not None
+    assert store.folder == tmp_path / "custom"
+    store.save(KEY, TOKEN)
+    assert (tmp_path / "custom" / f"{KEY}.json").is_file()
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", "on", "1", "true", "default"])
+def test_env_unset_or_on_means_the_default_folder(tmp_path: Path, value: str | None) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path / "home")}
+    if value is not None:
+        env["EDS_TOKEN_CACHE"] = value
+    store = store_from_env(env, platform="linux")
+    assert store is not None
+    assert store.folder == tmp_path / "xdg" / "pystac-eds"
+
+
+def test_relative_folder_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = store_from_env({"EDS_TOKEN_CACHE": "rel"})
+    assert store is not None
+    assert store.folder == tmp_path / "rel"
+
+
+def test_default_folder_per_platform(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert default_folder({"HOME": str(home)}, platform="linux") == home / ".cache/pystac-eds"
+    assert default_folder({"HOME": str(home), "XDG_CACHE_HOME": "relative"}, platform="linux") == (
+        home / ".cache/pystac-eds"
+    )  # the XDG spec says to ignore a relative path
+    assert default_folder({"HOME": str(home), "XDG_CACHE_HOME": "/x"}, platform="linux") == Path(
+        "/x/pystac-eds"
+    )
+    assert default_folder({"HOME": str(home)}, platform="darwin") == (
+        home / "Library/Caches/pystac-eds"
+    )
+    assert default_folder({"LOCALAPPDATA": str(tmp_path / "L")}, platform="win32") == (
+        tmp_path / "L" / "pystac-eds" / "Cache"
+    )
+    assert default_folder({"USERPROFILE": str(home)}, platform="win32") == (
+        home / "AppData" / "Local" / "pystac-eds" / "Cache"
+    )
+    assert default_folder({}).name == "pystac-eds" or default_folder({}).parts[-2:] == (
+        "pystac-eds",
+        "Cache",
+    )
+
+
+def test_store_pickles(store: DiskStore) -> None:
+    import pickle
+
+    store.save(KEY, TOKEN)
+    clone = pickle.loads(pickle.dumps(store))  # noqa: S301 - our own object
+    assert clone.folder == store.folder
+    assert clone.load(KEY, now=NOW) == TOKEN
+
+
+# -- across processes ---------------------------------------------------------------------
+
+HOLDER = """
+import sys
+from pathlib import Path
+from pystac_eds.disk import DiskStore
+folder, key, marker = sys.argv[1:]
+with DiskStore(folder).lock(key):
+    print("locked", flush=True)
+    sys.stdin.readline()
+    Path(marker).touch()  # written while still holding the lock
+"""
+
+
+@pytest.fixture
+def holder(folder: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """Another process holding the lock on KEY until a line is written to its stdin."""
+    marker = tmp_path / "released"
+    proc = python(HOLDER, str(folder), KEY, str(marker), stdin=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        assert proc.stdout.readline() == "locked\n"
+        yield proc, marker
+    finally:
+        if proc.poll() is None:
+            proc.stdin.write("go\n")
+            proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+
+
+def test_lock_excludes_another_process(
+    store: DiskStore, holder: tuple[subprocess.Popen[str], Path]
+) -> None:
+    proc, marker = holder
+    acquired = threading.Event()
+    released_first: list[bool] = []
+
+    def contend() -> None:
+        with store.lock(KEY):
+            released_first.append(marker.exists())
+            acquired.set()
+
+    thread = threading.Thread(target=contend, daemon=True)
+    thread.start()
+    assert not acquired.wait(0.5), "got the lock while another process held it"
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    assert acquired.wait(30)
+    thread.join(5)
+    # The child finished its critical section before we entered ours.
+    assert released_first == [True]
+
+
+def test_lock_wait_is_bounded(
+    folder: Path, holder: tuple[subprocess.Popen[str], Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = DiskStore(folder, lock_timeout=0.2)
+    start = time.monotonic()
+    with store.lock(KEY):
+        waited = time.monotonic() - start
+    assert 0.2 <= waited < 10
+    assert "going on without it" in caplog.text
+
+
+def test_lock_is_reusable_and_per_key(store: DiskStore) -> None:
+    with store.lock(KEY), store.lock("another"):
+        pass
+    with store.lock(KEY):
+        pass
+
+
+WRITER = """
+import sys
+from pystac_eds.disk import DiskStore
+from pystac_eds.tokens import Token
+store = DiskStore(sys.argv[1])
+for i in range(500):
+    store.save("k", Token(value=f"{i:04d}" * 1000, expires_at=2e9 + i, issued_at=float(i)))
+    if i == 0:
+        print("ready", flush=True)
+"""
+
+
+def test_concurrent_reader_never_sees_a_partial_file(store: DiskStore) -> None:
+    writer = python(WRITER, str(store.folder))
+    assert writer.stdout is not None
+    assert writer.stdout.readline() == "ready\n"
+    seen: set[int] = set()
+    loads = 0
+    while loads < 500 or writer.poll() is None:
+        token = store.load("k", now=1.0)
+        # The file always exists once written, and os.replace swaps it whole.
+        assert token is not None
+        i = int(token.expires_at - 2e9)
+        assert token.value == f"{i:04d}" * 1000
+        assert token.issued_at == i
+        seen.add(i)
+        loads += 1
+    assert writer.wait(timeout=30) == 0
+    assert store.load("k", now=1.0) == Token("0499" * 1000, 2e9 + 499, 499.0)
+    assert [p.name for p in store.folder.iterdir()] == ["k.json"]

@@ -1,0 +1,284 @@
+"""The token request: parsing, client authentication methods, retries and typed errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+
+import pytest
+
+from pystac_eds import Credentials, TokenError
+from pystac_eds.testing import Reply, TokenServer
+from pystac_eds.tokens import (
+    DEFAULT_LIFETIME,
+    RetryPolicy,
+    Token,
+    jwt_expiry,
+    learnt_client_auth,
+    parse_token_response,
+    request_token,
+)
+
+from .conftest import CANARY_SECRET
+
+FAST = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.02, timeout=(1.0, 0.5), total=10)
+
+
+class Sleeps:
+    """An injectable sleep that records delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def creds_for(server: TokenServer, **kw: str) -> Credentials:
+    return Credentials(
+        client_id=server.client_id,
+        client_secret=server.client_secret,
+        auth_url=server.token_url,
+        api_url="http://127.0.0.1:1/",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def ok(body: dict[str, object]) -> Token:
+    return parse_token_response(200, json.dumps(body).encode(), issued_at=1000.0)
+
+
+def jwt(claims: dict[str, object]) -> str:
+    def part(obj: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.sig"
+
+
+# --- parsing -------------------------------------------------------------------------
+
+
+def test_expires_in_gives_an_absolute_expiry() -> None:
+    token = ok({"access_token": "abc", "expires_in": 3600, "token_type": "Bearer"})
+    assert token.expires_at == 4600.0
+    assert token.lifetime == 3600.0
+
+
+def test_string_expires_in_is_accepted() -> None:
+    assert ok({"access_token": "abc", "expires_in": "120"}).expires_at == 1120.0
+
+
+def test_missing_expires_in_uses_the_jwt_exp() -> None:
+    assert ok({"access_token": jwt({"exp": 1500})}).expires_at == 1500.0
+    assert jwt_expiry("not.a.jwt") is None
+
+
+def test_missing_expires_in_and_not_a_jwt_assumes_an_hour() -> None:
+    assert ok({"access_token": "opaque"}).expires_at == 1000.0 + DEFAULT_LIFETIME
+
+
+@pytest.mark.parametrize("bad", [0, -5, "soon", None, True, float("nan")])
+def test_unusable_expires_in_falls_back(bad: object) -> None:
+    assert ok({"access_token": "opaque", "expires_in": bad}).lifetime == DEFAULT_LIFETIME
+
+
+def test_refresh_margin_is_capped_relative_to_lifetime() -> None:
+    hour = Token("v", expires_at=3600, issued_at=0)
+    assert hour.refresh_at == 3600 - 60
+    short = Token("v", expires_at=5, issued_at=0)
+    assert short.refresh_at == 5 - 1.25
+    assert not short.needs_refresh(3.0) and short.needs_refresh(4.0)
+
+
+def test_html_instead_of_json_says_to_check_the_token_url() -> None:
+    with pytest.raises(TokenError) as info:
+        parse_token_response(200, b"<!DOCTYPE html><html>login</html>", issued_at=0)
+    assert "EDS_AUTH_URL" in str(info.value)
+    assert not info.value.retryable
+
+
+@pytest.mark.parametrize(
+    "body", [b"{}", b'{"token_type": "Bearer"}', b'{"access_token": ""}', b"[1]", b"\xff\xfe"]
+)
+def test_answers_without_an_access_token_are_typed_errors(body: bytes) -> None:
+    with pytest.raises(TokenError) as info:
+        parse_token_response(200, body, issued_at=0)
+    assert info.value.status == 200
+
+
+def test_non_bearer_token_type_is_refused() -> None:
+    with pytest.raises(TokenError, match="Bearer"):
+        ok({"access_token": "x", "token_type": "mac"})
+
+
+def test_oauth_error_fields_and_hint_are_kept() -> None:
+    body = json.dumps({"error": "invalid_client", "error_description": "bad secret"}).encode()
+    with pytest.raises(TokenError) as info:
+        parse_token_response(401, body, issued_at=0)
+    err = info.value
+    assert (err.status, err.error, err.error_description) == (401, "invalid_client", "bad secret")
+    assert "EDS_SECRET" in str(err) and "EARTHDAILY_API_TOKEN" in str(err)
+    assert not err.retryable
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(500, True), (503, True), (429, True), (400, False), (403, False)]
+)
+def test_retryable_reflects_the_status(status: int, retryable: bool) -> None:
+    with pytest.raises(TokenError) as info:
+        parse_token_response(status, b"", issued_at=0)
+    assert info.value.retryable is retryable
+
+
+def test_token_repr_does_not_show_the_value() -> None:
+    value = "eyJ-a-long-token-value-" + CANARY_SECRET
+    assert value not in repr(Token(value, expires_at=10, issued_at=0))
+
+
+# --- the request over loopback HTTP ----------------------------------------------------
+
+
+def test_basic_auth_is_tried_first_and_learnt() -> None:
+    with TokenServer(methods=("basic",)) as server:
+        token = request_token(creds_for(server), policy=FAST)
+        assert server.is_valid(token.value)
+        assert [r["basic"] for r in server.requests] == [True]
+        assert not server.requests[0]["form_secret"]
+        assert learnt_client_auth(server.token_url) == "basic"
+
+
+def test_form_only_server_falls_back_once_and_remembers() -> None:
+    with TokenServer(methods=("post",)) as server:
+        creds = creds_for(server)
+        assert server.is_valid(request_token(creds, policy=FAST).value)
+        assert server.is_valid(request_token(creds, policy=FAST).value)
+        # Basic once, then form fields; the second token goes straight to form fields.
+        assert [(r["basic"], r["form_secret"]) for r in server.requests] == [
+            (True, False),
+            (False, True),
+            (False, True),
+        ]
+        assert learnt_client_auth(server.token_url) == "post"
+
+
+def test_explicit_method_is_the_only_one_used() -> None:
+    with TokenServer(methods=("basic",)) as server, pytest.raises(TokenError) as info:
+        request_token(creds_for(server, client_auth="post"), policy=FAST)
+    assert info.value.status == 401
+    assert [r["basic"] for r in server.requests] == [False]
+
+
+def test_wrong_secret_is_a_typed_error_with_a_hint_and_no_secret() -> None:
+    with TokenServer() as server:
+        creds = Credentials(
+            client_id=server.client_id,
+            client_secret=CANARY_SECRET,
+            auth_url=server.token_url,
+            api_url="http://127.0.0.1:1/",
+        )
+        with pytest.raises(TokenError) as info:
+            request_token(creds, policy=FAST)
+    err = info.value
+    assert err.status == 401 and err.error == "invalid_client"
+    assert "EDS_SECRET" in str(err)
+    assert CANARY_SECRET not in str(err) and CANARY_SECRET not in repr(err)
+    assert len(server.requests) == 2  # Basic, then form fields once; no retries on 4xx
+
+
+@pytest.mark.parametrize("status", [503, 502, 500])
+def test_server_errors_are_retried_with_backoff(status: int) -> None:
+    sleeps = Sleeps()
+    with TokenServer() as server:
+        server.script += [Reply(status, {"error": "temporarily_unavailable"})] * 2
+        token = request_token(creds_for(server), policy=FAST, sleep=sleeps)
+        assert server.is_valid(token.value)
+        assert len(server.requests) == 3
+    assert len(sleeps.delays) == 2 and all(0 <= d <= 0.02 for d in sleeps.delays)
+
+
+def test_429_honours_retry_after() -> None:
+    sleeps = Sleeps()
+    with TokenServer() as server:
+        server.script.append(Reply(429, {"error": "slow_down"}, {"Retry-After": "7"}))
+        request_token(creds_for(server), policy=FAST, sleep=sleeps)
+    assert sleeps.delays == [7.0]
+
+
+def test_retry_after_is_capped() -> None:
+    sleeps = Sleeps()
+    with TokenServer() as server:
+        server.script.append(Reply(429, {}, {"Retry-After": "86400"}))
+        request_token(
+            creds_for(server), policy=RetryPolicy(max_retry_after=5, total=100), sleep=sleeps
+        )
+    assert sleeps.delays == [5.0]
+
+
+def test_retries_are_bounded_and_the_last_error_surfaces() -> None:
+    sleeps = Sleeps()
+    with TokenServer() as server:
+        server.script += [Reply(503, {})] * 10
+        with pytest.raises(TokenError) as info:
+            request_token(creds_for(server), policy=FAST, sleep=sleeps)
+        assert len(server.requests) == FAST.attempts
+    assert info.value.status == 503 and info.value.retryable
+
+
+def test_no_retry_on_other_client_errors() -> None:
+    with TokenServer() as server:
+        server.script.append(Reply(400, {"error": "invalid_grant"}))
+        with pytest.raises(TokenError) as info:
+            request_token(creds_for(server), policy=FAST, sleep=Sleeps())
+        assert len(server.requests) == 1
+    assert info.value.error == "invalid_grant" and "revoked" in str(info.value)
+
+
+def test_read_timeout_is_retried_then_succeeds() -> None:
+    with TokenServer() as server:
+        server.script.append(Reply(200, {"access_token": "late"}, delay=1.0))
+        token = request_token(creds_for(server), policy=FAST, sleep=Sleeps())
+        assert server.is_valid(token.value)
+        assert len(server.requests) == 2
+
+
+def test_refused_connection_is_retryable_and_says_what_to_check() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed when the block ends: nothing listens there
+    creds = Credentials(
+        client_id="id",
+        client_secret="s",
+        auth_url=f"http://127.0.0.1:{port}/token",
+        api_url="http://127.0.0.1:1/",
+    )
+    sleeps = Sleeps()
+    with pytest.raises(TokenError) as info:
+        request_token(creds, policy=FAST, sleep=sleeps)
+    assert info.value.retryable and "EDS_AUTH_URL" in str(info.value)
+    assert len(sleeps.delays) == FAST.attempts - 1
+
+
+def test_total_time_bounds_the_retries() -> None:
+    clock_value = [0.0]
+
+    def clock() -> float:
+        return clock_value[0]
+
+    def sleep(seconds: float) -> None:
+        clock_value[0] += seconds
+
+    with TokenServer() as server:
+        server.script += [Reply(429, {}, {"Retry-After": "20"})] * 10
+        policy = RetryPolicy(attempts=10, max_retry_after=30, total=50)
+        with pytest.raises(TokenError):
+            request_token(creds_for(server), policy=policy, clock=clock, sleep=sleep)
+        assert len(server.requests) == 3  # 0, 20, 40; a wait to 60 would pass the bound
+
+
+def test_a_redirecting_token_url_is_not_followed() -> None:
+    with TokenServer() as server:
+        server.script.append(Reply(302, b"", {"Location": "https://elsewhere.example/token"}))
+        with pytest.raises(TokenError, match="redirects"):
+            request_token(creds_for(server), policy=FAST)
+        assert len(server.requests) == 1
