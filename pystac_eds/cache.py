@@ -18,19 +18,25 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .errors import TokenError
 from .settings import Credentials
 from .tokens import Clock, Token, request_token
 
 log = logging.getLogger(__name__)
 
 Fetch = Callable[[Credentials], Token]
+
+#: Seconds between refresh attempts while a still-valid token is in use and refreshing fails.
+RETRY_AHEAD_AFTER = 5.0
 
 
 class Store(Protocol):
@@ -57,6 +63,8 @@ class _Entry:
     token: Token | None = None
     #: The last value the API refused, so a copy of it on disk is not picked up again.
     rejected: str | None = None
+    #: After a failed refresh-ahead, when to try again (the current token is still valid).
+    retry_at: float = 0.0
 
 
 class TokenCache:
@@ -84,6 +92,7 @@ class TokenCache:
         self._entries_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self.token_requests = 0
+        _caches.add(self)
 
     @classmethod
     def default(cls) -> TokenCache:
@@ -121,16 +130,20 @@ class TokenCache:
         if token is not None and not token.needs_refresh(now):
             return token
         if token is not None and not token.is_expired(now):
-            # Refresh-ahead: if another thread is already refreshing, keep using the
-            # still-valid token rather than waiting for it.
-            if not entry.lock.acquire(blocking=False):
+            # Refresh-ahead: if another thread is already refreshing, or a refresh failed
+            # moments ago, keep using the still-valid token rather than waiting.
+            if now < entry.retry_at or not entry.lock.acquire(blocking=False):
                 return token
-        else:
-            entry.lock.acquire()
-        try:
+            try:
+                return self._refresh_locked(credentials, key, entry)
+            except TokenError as err:
+                entry.retry_at = self.clock() + RETRY_AHEAD_AFTER
+                log.warning("token refresh failed; the current token is still valid: %s", err)
+                return token
+            finally:
+                entry.lock.release()
+        with entry.lock:
             return self._refresh_locked(credentials, key, entry)
-        finally:
-            entry.lock.release()
 
     def _refresh_locked(self, credentials: Credentials, key: str, entry: _Entry) -> Token:
         # Re-check: the thread that held the lock before us may have refreshed already.
@@ -188,3 +201,22 @@ class TokenCache:
         """Forget every in-memory token (the disk store is left alone)."""
         with self._entries_lock:
             self._entries.clear()
+
+
+# A fork copies locks in whatever state other threads held them: a process pool forked
+# while a refresh was in flight would deadlock on its first token. Give children fresh
+# locks (the tokens themselves stay valid and are kept).
+_caches: weakref.WeakSet[TokenCache] = weakref.WeakSet()
+
+
+def _fresh_locks_after_fork() -> None:
+    TokenCache._default_lock = threading.Lock()
+    for cache in list(_caches):
+        cache._entries_lock = threading.Lock()
+        cache._count_lock = threading.Lock()
+        for entry in cache._entries.values():
+            entry.lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_locks_after_fork)

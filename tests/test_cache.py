@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -225,3 +229,58 @@ def test_disk_token_near_expiry_is_refreshed(clock: FakeClock, tmp_path: Path) -
     cache.store = store
     assert cache.get(CREDS).value == "token-1"
     assert endpoint.calls == 1
+
+
+def test_failed_refresh_ahead_keeps_the_valid_token_and_backs_off(clock: FakeClock) -> None:
+    outcomes: list[Token | TokenError] = [
+        Token("first", expires_at=clock() + 3600, issued_at=clock()),
+        TokenError("down", status=503, retryable=True),
+    ]
+    calls = []
+
+    def flaky(credentials: Credentials) -> Token:
+        calls.append(1)
+        outcome = outcomes.pop(0) if outcomes else Token("second", clock() + 3600, clock())
+        if isinstance(outcome, TokenError):
+            raise outcome
+        return outcome
+
+    cache = TokenCache(clock=clock, fetch=flaky)
+    cache.get(CREDS)
+    clock.now += 3600 - 30  # inside the margin: a refresh is due but the token is valid
+    assert cache.get(CREDS).value == "first"  # the refresh failed; no error for the caller
+    assert cache.get(CREDS).value == "first"  # and it is not retried on every call
+    assert len(calls) == 2
+    clock.now += 6
+    assert cache.get(CREDS).value == "second"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_mid_refresh_does_not_deadlock(clock: FakeClock) -> None:
+    cache, endpoint = make(clock)
+    endpoint.gate = threading.Event()
+    refresher = threading.Thread(target=cache.get, args=(CREDS,))
+    refresher.start()
+    assert endpoint.entered.wait(5)  # the entry lock is held by the refresher now
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: intended here
+        pid = os.fork()
+    if pid == 0:  # child: would block forever on the copied, held lock without the fix
+        ok = False
+        try:
+            endpoint.gate = None
+            ok = cache.get(CREDS).value.startswith("token-")
+        finally:
+            os._exit(0 if ok else 1)
+    endpoint.gate.set()
+    refresher.join(5)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child deadlocked on a lock copied from the parent")

@@ -1,0 +1,46 @@
+"""The pytest plugin's fixtures, used exactly as the README shows users."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import pystac_eds
+from pystac_eds import Credentials, TokenCache
+from pystac_eds.testing import Reply, StacServer, TokenServer
+
+
+def test_eds_env_sets_the_settings_for_one_test(
+    eds_env: dict[str, str], eds_stac_server: StacServer
+) -> None:
+    assert os.environ["EDS_API_URL"] == eds_stac_server.url
+    assert os.environ["EDS_TOKEN_CACHE"] == "off"
+    catalog = pystac_eds.open()
+    assert len(list(catalog.search(collections=["sentinel-2-l2a"]).items())) == 95
+
+
+def test_token_outage_is_retried(
+    eds_token_server: TokenServer, eds_credentials: Credentials
+) -> None:
+    eds_token_server.script.append(Reply(503, {"error": "temporarily_unavailable"}))
+    token = pystac_eds.EDSAuth(eds_credentials, cache=TokenCache()).token()
+    assert eds_token_server.is_valid(token)
+    assert len(eds_token_server.requests) == 2
+
+
+def test_the_stac_server_refuses_requests_without_its_tokens(eds_stac_server: StacServer) -> None:
+    import requests
+
+    assert requests.get(eds_stac_server.url, timeout=5).status_code == 401
+    assert eds_stac_server.rejected == 1
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    ["eds_token_server", "eds_stac_server", "eds_credentials", "eds_env", "eds_token_cache"],
+)
+def test_fixtures_are_registered_by_the_entry_point(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    assert request.getfixturevalue(fixture) is not None
