@@ -53,6 +53,8 @@ class TokenError(EDSError):
     ) -> None:
         full = message if not hint else f"{message} Hint: {hint}"
         super().__init__(full)
+        #: What went wrong, without the hint (``str(err)`` has both).
+        self.message = message
         self.status = status
         self.error = error
         self.error_description = error_description

@@ -1,0 +1,279 @@
+"""``pystac-eds search``: the options of ``stac-client search``, streamed output."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+from ._common import EXIT_OK, EXIT_USAGE, CLIError, open_client
+
+Page = dict[str, Any]
+Writer = Callable[[Iterable[Page], IO[str]], None]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "search",
+        help="search items; GeoJSON or NDJSON out",
+        description="Search items (the options of `stac-client search`). Prints a GeoJSON "
+        "FeatureCollection by default, streamed page by page.",
+    )
+    _search_options(parser.add_argument_group("search options"))
+    out = parser.add_argument_group("output options")
+    out.add_argument("--matched", action="store_true", help="print only the number of matches")
+    out.add_argument("--save", metavar="FILE", help="write the output to FILE instead of stdout")
+    out.add_argument(
+        "--ndjson", action="store_true", help="one item per line, written as pages arrive"
+    )
+    parser.set_defaults(run=run_search)
+
+
+def _search_options(group: Any) -> None:
+    group.add_argument("-c", "--collections", nargs="+", metavar="ID", help="collection ids")
+    group.add_argument("--ids", nargs="+", metavar="ID", help="item ids")
+    group.add_argument(
+        "--bbox", nargs=4, type=float, metavar=("WEST", "SOUTH", "EAST", "NORTH"),
+        help="bounding box in degrees",
+    )
+    group.add_argument("--intersects", metavar="GEOJSON", help="GeoJSON file or text")
+    group.add_argument("--datetime", help="a datetime or an interval, e.g. 2024-06-01/2024-06-30")
+    group.add_argument(
+        "--query", nargs="+", metavar="EXPR", help="property conditions, e.g. eo:cloud_cover<20"
+    )
+    group.add_argument("--filter", help="a CQL2 filter in --filter-lang")
+    group.add_argument(
+        "--filter-lang", default="cql2-json", choices=("cql2-json", "cql2-text"),
+        help="language of --filter (default: cql2-json)",
+    )
+    group.add_argument("--sortby", nargs="+", metavar="FIELD", help="e.g. -properties.datetime")
+    group.add_argument("--fields", nargs="+", metavar="FIELD", help="fields to include/exclude")
+    group.add_argument("--limit", type=_positive, help="page size asked of the API")
+    group.add_argument("--max-items", type=_positive, help="stop after this many items")
+    group.add_argument(
+        "--method", type=str.upper, choices=("GET", "POST"), default="POST",
+        help="HTTP method (default: POST)",
+    )
+
+
+def search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``Client.search`` arguments from the command line; usage errors before any request."""
+    kwargs: dict[str, Any] = {"method": args.method, "filter_lang": args.filter_lang}
+    for name in ("collections", "ids", "bbox", "datetime", "query", "sortby", "fields",
+                 "limit", "max_items"):
+        value = getattr(args, name)
+        if value is not None:
+            kwargs[name] = value
+    if args.intersects is not None:
+        kwargs["intersects"] = read_geometry(args.intersects)
+    if args.filter is not None:
+        kwargs["filter"] = _filter(args.filter, args.filter_lang)
+    if args.matched and (args.ndjson or args.save):
+        raise CLIError("--matched prints a number: it goes with neither --ndjson nor --save.",
+                       EXIT_USAGE)
+    return kwargs
+
+
+def _filter(text: str, lang: str) -> Any:
+    if lang != "cql2-json":
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise CLIError("--filter is not valid JSON (or pass --filter-lang cql2-text).",
+                       EXIT_USAGE) from None
+
+
+def read_geometry(value: str) -> dict[str, Any]:
+    """A GeoJSON geometry from ``--intersects``: a file name or GeoJSON text, holding a
+    geometry, a Feature or a FeatureCollection of one feature."""
+    text = value
+    if not value.lstrip().startswith("{"):
+        try:
+            text = Path(value).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CLIError(f"--intersects: cannot read {value!r}: "
+                           f"{getattr(exc, 'strerror', None) or exc}", EXIT_USAGE) from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise CLIError("--intersects is not GeoJSON.", EXIT_USAGE) from None
+    return _geometry(data)
+
+
+def _geometry(data: Any) -> dict[str, Any]:
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind == "FeatureCollection":
+        features = data.get("features") or []
+        if len(features) != 1:
+            # Using only the first one (as stac-client does) would silently search less.
+            raise CLIError(f"--intersects: the FeatureCollection has {len(features)} features; "
+                           "pass a single geometry (e.g. their union).", EXIT_USAGE)
+        return _geometry(features[0])
+    if kind == "Feature":
+        return _geometry(data.get("geometry"))
+    if isinstance(data, dict) and isinstance(kind, str) and (
+        "coordinates" in data or "geometries" in data
+    ):
+        return data
+    raise CLIError("--intersects: not a GeoJSON geometry, Feature or FeatureCollection.",
+                   EXIT_USAGE)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from pystac_client.warnings import PystacClientWarning
+
+    kwargs = search_kwargs(args)
+    client = open_client(args)
+    try:
+        search = client.search(**kwargs)
+    except PystacClientWarning as exc:  # raised, not warned: DoesNotConformTo ITEM_SEARCH
+        raise CLIError(f"the STAC API cannot search items: {exc}.") from None
+    except Exception as exc:  # pystac-client raises a bare Exception for a bad
+        # datetime, ValueError/TypeError for others; building a search sends no request.
+        raise CLIError(f"invalid search: {exc}", EXIT_USAGE) from None
+    if args.matched:
+        return _print_matched(search.matched())
+    writer: Writer = write_ndjson if args.ndjson else write_feature_collection
+    progress = Progress(sys.stderr, stdout_shown=args.save is None and _isatty(sys.stdout))
+    pages = progress.track(search.pages_as_dicts())
+    if args.save:
+        with atomic_output(args.save) as out:
+            writer(pages, out)
+    else:
+        writer(pages, sys.stdout)
+    progress.done()
+    return EXIT_OK
+
+
+def _print_matched(count: int | None) -> int:
+    if count is None:
+        raise CLIError("the STAC API does not say how many items match (no numberMatched).")
+    print(count, flush=True)
+    return EXIT_OK
+
+
+def write_feature_collection(pages: Iterable[Page], out: IO[str]) -> None:
+    """One GeoJSON FeatureCollection, written item by item so memory stays flat."""
+    out.write('{"type": "FeatureCollection", "features": [')
+    separator = ""
+    for page in pages:
+        for feature in page.get("features", []):
+            out.write(separator + json.dumps(feature))
+            separator = ", "
+    out.write("]}\n")
+    out.flush()
+
+
+def write_ndjson(pages: Iterable[Page], out: IO[str]) -> None:
+    """One item per line; flushed per page so a reader downstream sees items as they come."""
+    for page in pages:
+        out.writelines(json.dumps(feature) + "\n" for feature in page.get("features", []))
+        out.flush()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[IO[str]]:
+    """A file that appears at ``path`` only once complete: a failed or interrupted search
+    leaves the previous file (or none), not a truncated one."""
+    target = Path(path).expanduser()
+    try:
+        tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
+            "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.",
+            suffix=".part", delete=False,
+        )
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with tmp:
+            yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp.name, 0o666 & ~umask)  # a normal file, not mkstemp's 0600
+        os.replace(tmp.name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp.name)
+        raise
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Progress:
+    """``12,340 items, 124 pages, 850 items/s`` on a terminal's stderr, rewritten in place.
+
+    Shown only for searches that last longer than ``delay`` seconds, never when stderr is
+    not a terminal (pipes, notebooks, CI logs), nor when the items themselves are being
+    printed on the same terminal.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        stdout_shown: bool = False,
+        delay: float = 1.0,
+        interval: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.enabled = _isatty(stream) and not stdout_shown
+        self.delay, self.interval, self.clock = delay, interval, clock
+        self.items = self.pages = 0
+        self.started = clock()
+        self._shown_at: float | None = None
+        self._width = 0
+
+    def track(self, pages: Iterable[Page]) -> Iterator[Page]:
+        for page in pages:
+            self.items += len(page.get("features", []))
+            self.pages += 1
+            self._maybe_show()
+            yield page
+
+    def line(self) -> str:
+        elapsed = max(self.clock() - self.started, 1e-9)
+        return (f"{self.items:,} items, {self.pages:,} pages, "
+                f"{self.items / elapsed:,.0f} items/s, {elapsed:.0f} s")
+
+    def _maybe_show(self) -> None:
+        now = self.clock()
+        if not self.enabled or now - self.started < self.delay:
+            return
+        if self._shown_at is not None and now - self._shown_at < self.interval:
+            return
+        self._write(self.line(), end="")
+        self._shown_at = now
+
+    def _write(self, text: str, end: str) -> None:
+        # Pad to the longest line so far: \r returns to the start but does not erase.
+        self._width = max(self._width, len(text))
+        self.stream.write("\r" + text.ljust(self._width) + end)
+        self.stream.flush()
+
+    def done(self) -> None:
+        """Leave the final count on its own line, if a progress line was shown."""
+        if self._shown_at is not None:
+            self._write(self.line(), end="\n")

@@ -1,0 +1,268 @@
+"""The :class:`Sandbox`: a local, offline, EDS-compatible stack of three real servers.
+
+    token server (Authlib)  <-- discovery + JWKS --  gateway (stac-auth-proxy)  -->  rustac
+         EDS_AUTH_URL                                     EDS_API_URL             (sample data)
+
+Only the standard library and requests are imported here: the servers' own packages
+(the ``[sandbox]`` extra) are imported by the child processes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from ._constants import HEALTH_PATH, ROOT_PATH, SECRET_ENV, TOKEN_PATH
+from ._orphan_guard import PARENT_ENV
+from ._process import LOOPBACK, Child, check_port_free, free_port, wait_until_ready
+from .errors import SandboxError, SandboxUnavailable
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_CLIENT_ID = "eds-sandbox-client"
+#: Import names of the ``[sandbox]`` extra, checked before anything is started.
+EXTRA_MODULES = ("authlib", "joserfc", "starlette", "uvicorn", "stac_auth_proxy", "rustac")
+_PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+# Starts rustac's CLI from its Python package, so no console script needs to be on PATH.
+_RUSTAC = str(Path(__file__).resolve().parent / "_rustac_cli.py")
+
+
+def require_extra() -> None:
+    """Raise :class:`SandboxUnavailable` naming the first missing package of the extra."""
+    for name in EXTRA_MODULES:
+        if importlib.util.find_spec(name) is None:
+            raise SandboxUnavailable(name)
+
+
+class Sandbox:
+    """A local EDS look-alike: OAuth2 client-credentials token server, JWT-checking
+    gateway, and a STAC API over shipped sample data, all on loopback.
+
+    >>> with Sandbox(token_ttl=60) as sandbox:           # doctest: +SKIP
+    ...     catalog = pystac_eds.open(credentials=Credentials(...sandbox.settings...))
+
+    ``token_ttl`` is the access-token lifetime in seconds (rounded up to whole seconds,
+    as JWT ``exp`` is). ``port`` is the gateway's port (the API's); the other servers
+    take free ports. Children are stopped by :meth:`stop`, on leaving the ``with``
+    block, at interpreter exit, and (on Linux) when this process dies.
+    """
+
+    def __init__(
+        self,
+        token_ttl: float = 3600,
+        port: int | None = None,
+        *,
+        client_id: str = DEFAULT_CLIENT_ID,
+        data_dir: str | os.PathLike[str] | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        if not token_ttl > 0:
+            raise ValueError(f"token_ttl must be a positive number of seconds, got {token_ttl}")
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"port must be between 1 and 65535, got {port}")
+        self.token_ttl = token_ttl
+        self.port = port
+        self.client_id = client_id
+        self.data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
+        self.startup_timeout = startup_timeout
+        self._children: list[Child] = []
+        self._settings: dict[str, str] | None = None
+        self._token_origin = ""
+        self._log_dir: Path | None = None
+        self.startup_seconds: float | None = None
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        """Start the three servers and wait until each answers. Idempotent."""
+        if self._settings is not None:
+            return self
+        require_extra()
+        began = time.monotonic()
+        deadline = began + self.startup_timeout
+        # Registered first, so even a start-up interrupted half-way leaves nothing behind.
+        atexit.register(self.stop)
+        try:
+            self._start(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def _start(self, deadline: float) -> None:
+        if self.port is not None:
+            check_port_free(self.port)
+        api_port = self.port or free_port()
+        token_port, stac_port = free_port(), free_port()
+        while stac_port in (token_port, api_port) or token_port == api_port:
+            stac_port, token_port = free_port(), free_port()
+        secret = secrets.token_urlsafe(32)
+        token_origin = f"http://{LOOPBACK}:{token_port}"
+        stac_origin = f"http://{LOOPBACK}:{stac_port}"
+        api_url = f"http://{LOOPBACK}:{api_port}{ROOT_PATH}"
+        self._log_dir = Path(tempfile.mkdtemp(prefix="pystac-eds-sandbox-"))
+        env = self._child_env()
+
+        token = self._child(
+            "token server",
+            "-m",
+            "pystac_eds.sandbox.token_server",
+            "--port",
+            str(token_port),
+            "--client-id",
+            self.client_id,
+            "--audience",
+            api_url,
+            "--ttl",
+            repr(float(self.token_ttl)),
+        )
+        token.start({**env, SECRET_ENV: secret})
+        rustac = self._child("rustac", _RUSTAC, "serve", *self._rustac_args(api_port, stac_port))
+        rustac.start(env)
+        wait_until_ready(token, f"{token_origin}/.well-known/oauth-authorization-server", deadline)
+        wait_until_ready(rustac, f"{stac_origin}/", deadline)
+
+        # Started last: its start-up checks need the token server and rustac up.
+        gateway = self._child(
+            "gateway",
+            "-m",
+            "pystac_eds.sandbox.gateway",
+            "--port",
+            str(api_port),
+            "--upstream",
+            stac_origin,
+            "--discovery",
+            f"{token_origin}/.well-known/openid-configuration",
+            "--audience",
+            api_url,
+        )
+        gateway.start(env)
+        wait_until_ready(gateway, api_url + HEALTH_PATH, deadline)
+
+        self._token_origin = token_origin
+        self._settings = {
+            "EDS_CLIENT_ID": self.client_id,
+            "EDS_SECRET": secret,
+            "EDS_AUTH_URL": token_origin + TOKEN_PATH,
+            "EDS_API_URL": api_url,
+        }
+
+    def _rustac_args(self, api_port: int, stac_port: int) -> list[str]:
+        files = sorted(self.data_dir.glob("*.json")) + sorted(self.data_dir.glob("*.ndjson"))
+        if not files:
+            raise SandboxError(f"no sample data (*.json, *.ndjson) in {self.data_dir}")
+        return [
+            # Links are written for the gateway's host; stac-auth-proxy adds the root path.
+            # (rustac 0.9 drops any path given here from every link but root/self.)
+            "--addr",
+            f"http://{LOOPBACK}:{api_port}",
+            "--bind",
+            f"{LOOPBACK}:{stac_port}",
+            *(str(path) for path in files),
+        ]
+
+    def _child(self, name: str, *args: str) -> Child:
+        assert self._log_dir is not None
+        slug = name.replace(" ", "-")
+        child = Child(name, [sys.executable, *args], self._log_dir / f"{slug}.log")
+        self._children.append(child)
+        return child
+
+    @staticmethod
+    def _child_env() -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _PROXY_ENV}
+        # Children must import this very package, even from a source checkout.
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, env.get("PYTHONPATH", "")) if p
+        )
+        env.pop(SECRET_ENV, None)
+        env[PARENT_ENV] = str(os.getpid())
+        return env
+
+    def stop(self) -> None:
+        """Stop every child (gateway first). Safe to call twice, or after a failed start."""
+        atexit.unregister(self.stop)
+        for child in reversed(self._children):
+            child.stop()
+        self._children = []
+        self._settings = None
+        if self._log_dir is not None:
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+            self._log_dir = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._settings is not None
+
+    def failure(self) -> SandboxError | None:
+        """An error describing the first child that has exited, if any did."""
+        for child in self._children:
+            code = child.exit_code()
+            if code is not None:
+                return child.failure(f"stopped unexpectedly with status {code}")
+        return None
+
+    @property
+    def pids(self) -> list[int]:
+        return [pid for child in self._children if (pid := child.pid) is not None]
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """``EDS_CLIENT_ID``, ``EDS_SECRET``, ``EDS_AUTH_URL``, ``EDS_API_URL``."""
+        if self._settings is None:
+            raise SandboxError("the sandbox is not running: call start() first")
+        return dict(self._settings)
+
+    @property
+    def api_url(self) -> str:
+        return self.settings["EDS_API_URL"]
+
+    @property
+    def auth_url(self) -> str:
+        return self.settings["EDS_AUTH_URL"]
+
+    def stats(self) -> dict[str, int]:
+        """The token server's counters: ``token_requests``, ``tokens_issued``,
+        ``token_errors`` (every request to the token endpoint, whatever its outcome)."""
+        self.settings  # noqa: B018 - raises if not running
+        session = requests.Session()
+        session.trust_env = False
+        with session:
+            response = session.get(f"{self._token_origin}/stats", timeout=5)
+            response.raise_for_status()
+            data: dict[str, Any] = response.json()
+        return {key: int(value) for key, value in data.items()}
+
+    @property
+    def token_requests(self) -> int:
+        """How many requests reached the token endpoint so far."""
+        return self.stats()["token_requests"]
+
+    def __repr__(self) -> str:
+        state = f"api_url={self._settings['EDS_API_URL']!r}" if self._settings else "stopped"
+        return f"Sandbox(token_ttl={self.token_ttl}, {state})"

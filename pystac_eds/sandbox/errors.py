@@ -1,0 +1,17 @@
+"""Errors the sandbox raises."""
+
+from __future__ import annotations
+
+INSTALL_HINT = "install pystac-eds[sandbox]"
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not start, or one of its servers died."""
+
+
+class SandboxUnavailable(SandboxError, ImportError):
+    """The ``[sandbox]`` extra is not installed."""
+
+    def __init__(self, missing: str) -> None:
+        super().__init__(f"the sandbox needs {missing!r}: {INSTALL_HINT}")
+        self.missing = missing

@@ -1,0 +1,381 @@
+"""The ``pystac-eds`` command line, driven as a user drives it: the installed console
+script in a subprocess, settings in its environment, against the loopback servers."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pystac_eds.cli import main
+from pystac_eds.cli.check import clock_skew, legacy_hint, short_class
+from pystac_eds.cli.search import Progress, read_geometry
+from pystac_eds.settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, Credentials
+from pystac_eds.testing.servers import Reply, StacServer, TokenServer
+
+CANARY = "canary-CLI-SECRET-5e1f0b7a9d3c2468"
+_SCRIPT = Path(sys.executable).parent / "pystac-eds"
+#: The installed console script when there is one (a venv), else the same entry point.
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pystac_eds.cli"]
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[TokenServer, StacServer]]:
+    with TokenServer(client_secret=CANARY) as tokens, StacServer(tokens) as stac:
+        yield tokens, stac
+
+
+def environment(tmp_path: Path, settings: dict[str, str], cache: str = "off") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDS_")}
+    return {**env, **settings, "EDS_TOKEN_CACHE": cache}
+
+
+@pytest.fixture
+def env(tmp_path: Path, servers: tuple[TokenServer, StacServer]) -> dict[str, str]:
+    tokens, stac = servers
+    return environment(tmp_path, tokens.settings(stac.url))
+
+
+def run(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*COMMAND, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    # Whatever the command and outcome: never the secret, never a traceback.
+    assert CANARY not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def flat(text: str) -> str:
+    """The check report without its line wrapping."""
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------------------
+# help, token
+# ---------------------------------------------------------------------------------------
+
+
+def test_help_shows_commands_and_examples(env: dict[str, str]) -> None:
+    result = run(env, "--help")
+    assert result.returncode == 0
+    for word in ("token", "check", "collections", "search", "sandbox", "examples:"):
+        assert word in result.stdout
+
+
+def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
+    assert run(env).returncode == 2
+
+
+def test_token_prints_exactly_an_issued_token(
+    env: dict[str, str], servers: tuple[TokenServer, StacServer]
+) -> None:
+    result = run(env, "token")
+    assert result.returncode == 0, result.stderr
+    value = result.stdout.removesuffix("\n")
+    assert result.stdout == value + "\n" and value.strip() == value
+    assert servers[0].is_valid(value)
+    assert result.stderr == ""
+
+
+def test_token_comes_from_the_shared_disk_cache(
+    tmp_path: Path, servers: tuple[TokenServer, StacServer]
+) -> None:
+    tokens, stac = servers
+    env = environment(tmp_path, tokens.settings(stac.url), cache=str(tmp_path / "cache"))
+    before = tokens.issued
+    first, second = run(env, "token"), run(env, "token")
+    assert first.stdout == second.stdout
+    assert tokens.issued == before + 1  # the second process read the first one's token
+
+
+def test_token_with_a_rejected_secret_fails_in_one_line(
+    env: dict[str, str],
+) -> None:
+    result = run({**env, "EDS_SECRET": CANARY + "-wrong"}, "token")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("pystac-eds: error: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "EDS_SECRET" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# check
+# ---------------------------------------------------------------------------------------
+
+
+def test_check_passes_on_good_settings(env: dict[str, str]) -> None:
+    result = run(env, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "All checks passed" in out
+    assert "(environment EDS_SECRET)" in out and "fingerprint" in out
+    assert "client auth HTTP Basic" in out
+    assert "conformance: 6 classes" in out and "item-search" in out
+    assert "collections: 2" in out
+    assert "[FAIL]" not in out
+
+
+def test_check_names_the_api_url_option_as_a_source(
+    env: dict[str, str], servers: tuple[TokenServer, StacServer]
+) -> None:
+    wrong = {**env, "EDS_API_URL": "http://127.0.0.1:9/"}
+    result = run(wrong, "--api-url", servers[1].url, "check")
+    assert result.returncode == 0, result.stdout
+    assert "(--api-url)" in result.stdout
+
+
+def test_check_rejected_secret(env: dict[str, str]) -> None:
+    result = run({**env, "EDS_SECRET": "not-the-" + CANARY}, "check")
+    assert result.returncode == 1
+    assert "[ ok ] token URL reachable" in result.stdout
+    assert "[FAIL] credentials accepted" in result.stdout
+    assert "client id or secret was rejected" in flat(result.stdout)
+    assert "check failed at 'credentials accepted'" in result.stderr
+    assert "STAC API" not in result.stdout.split("[FAIL]")[1]  # stopped at the first failure
+
+
+def test_check_html_token_url(tmp_path: Path, servers: tuple[TokenServer, StacServer]) -> None:
+    with TokenServer(client_secret=CANARY) as tokens:
+        tokens.script.append(Reply(200, "<html><body>Please log in</body></html>"))
+        result = run(environment(tmp_path, tokens.settings(servers[1].url)), "check")
+    assert result.returncode == 1
+    assert "[FAIL] credentials accepted" in result.stdout
+    assert "HTML page" in flat(result.stdout) and "EDS_AUTH_URL" in result.stdout
+
+
+def test_check_missing_settings(tmp_path: Path, env: dict[str, str]) -> None:
+    env = {k: v for k, v in env.items() if k != "EDS_SECRET"}
+    result = run(env, "check", cwd=tmp_path)  # no EDS.env there
+    assert result.returncode == 2
+    assert "[FAIL] settings" in result.stdout
+    assert "No EDS secret found" in flat(result.stdout) and "EDS.env" in result.stdout
+
+
+def test_check_reads_an_env_file(
+    tmp_path: Path, env: dict[str, str], servers: tuple[TokenServer, StacServer]
+) -> None:
+    (tmp_path / "EDS.env").write_text(f"EDS_SECRET={CANARY}\n")
+    env = {k: v for k, v in env.items() if k != "EDS_SECRET"}
+    result = run(env, "check", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert f"(EDS_SECRET in {tmp_path / 'EDS.env'})" in flat(result.stdout)
+
+
+def test_check_api_url_pointing_at_the_token_url(
+    env: dict[str, str], servers: tuple[TokenServer, StacServer]
+) -> None:
+    result = run({**env, "EDS_API_URL": servers[0].token_url}, "check")
+    assert result.returncode == 2
+    assert "points at a token endpoint" in flat(result.stdout)
+
+
+def test_check_html_instead_of_the_stac_api(
+    env: dict[str, str], servers: tuple[TokenServer, StacServer]
+) -> None:
+    # The token server answers GET with http.server's HTML error page, like a proxy would.
+    result = run({**env, "EDS_API_URL": servers[0].base_url + "/stac"}, "check")
+    assert result.returncode == 1
+    assert "[FAIL] STAC API reachable" in result.stdout and "HTML page" in flat(result.stdout)
+
+
+def test_check_unreachable_token_url(env: dict[str, str]) -> None:
+    result = run({**env, "EDS_AUTH_URL": "http://127.0.0.1:9/oauth/token"}, "check")
+    assert result.returncode == 1
+    assert "[FAIL] token URL reachable" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# collections, search
+# ---------------------------------------------------------------------------------------
+
+
+def test_collections_table(env: dict[str, str]) -> None:
+    result = run(env, "collections")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ID", "TITLE"]
+    assert lines[1].split()[0] == "sentinel-2-l2a" and lines[1].endswith("Sentinel 2 L2A")
+    assert lines[2].split()[0] == "landsat-c2l2-sr"
+    titles = ("TITLE", "Sentinel", "Landsat")
+    assert len({line.index(t) for line, t in zip(lines, titles, strict=True)}) == 1
+
+
+def test_collections_json(env: dict[str, str]) -> None:
+    result = run(env, "collections", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [c["id"] for c in data] == ["sentinel-2-l2a", "landsat-c2l2-sr"]
+    assert data[0]["stac_version"] == "1.0.0"  # as the API sent it
+
+
+def test_search_max_items(env: dict[str, str]) -> None:
+    result = run(env, "search", "-c", "sentinel-2-l2a", "--max-items", "25", "--limit", "10")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["type"] == "FeatureCollection"
+    assert len(data["features"]) == 25
+    assert len({f["id"] for f in data["features"]}) == 25
+
+
+def test_search_matched(env: dict[str, str]) -> None:
+    result = run(env, "search", "-c", "sentinel-2-l2a", "--matched")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "95\n"
+
+
+def test_search_ndjson_streams_one_item_per_line(env: dict[str, str]) -> None:
+    result = run(env, "search", "--collections", "landsat-c2l2-sr", "--ndjson", "--method", "get")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 30
+    assert all(json.loads(line)["collection"] == "landsat-c2l2-sr" for line in lines)
+    assert result.stderr == ""  # no progress line: stderr is not a terminal
+
+
+def test_search_save(tmp_path: Path, env: dict[str, str]) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / "items.geojson"
+    result = run(env, "search", "--ids", "sentinel-2-l2a-00003", "--save", str(target))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert [f["id"] for f in json.loads(target.read_text())["features"]] == ["sentinel-2-l2a-00003"]
+    assert [p.name for p in folder.iterdir()] == ["items.geojson"]  # no temporary left
+
+
+def test_search_save_into_a_missing_folder(tmp_path: Path, env: dict[str, str]) -> None:
+    result = run(env, "search", "--save", str(tmp_path / "no" / "such" / "items.json"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("pystac-eds: error: cannot write")
+
+
+def test_search_intersects_file(tmp_path: Path, env: dict[str, str]) -> None:
+    feature = {"type": "Feature", "properties": {},
+               "geometry": {"type": "Point", "coordinates": [-99.8, 40.2]}}
+    (tmp_path / "aoi.geojson").write_text(json.dumps(feature))
+    result = run(env, "search", "--intersects", str(tmp_path / "aoi.geojson"), "--matched")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--filter", "{not json"),
+        ("--datetime", "not-a-date"),
+        ("--intersects", "/no/such/file.geojson"),
+        ("--max-items", "0"),
+        ("--matched", "--ndjson"),
+    ],
+)
+def test_search_usage_errors(env: dict[str, str], args: tuple[str, ...]) -> None:
+    result = run(env, "search", *args)
+    assert result.returncode == 2, result.stderr
+    assert "error:" in result.stderr.strip().splitlines()[-1]
+
+
+def test_service_down_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with TokenServer(client_secret=CANARY) as tokens:
+        stac = StacServer(tokens)
+        stac.start()
+        url = stac.url
+        stac.stop()
+        result = run(environment(tmp_path, tokens.settings(url)), "collections")
+    assert result.returncode == 1
+    assert result.stderr.startswith("pystac-eds: error: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_verbose_logs_redact_tokens(
+    env: dict[str, str], servers: tuple[TokenServer, StacServer]
+) -> None:
+    result = run(env, "-v", "search", "--max-items", "3", "--ndjson")
+    assert result.returncode == 0
+    assert "DEBUG" in result.stderr and "Bearer <redacted>" in result.stderr
+    assert "eds-test-" not in result.stderr  # the server's token prefix
+    token = run(env, "-v", "token")
+    assert token.stdout.strip() not in token.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [("-v", "check"), ("-v", "collections", "--json"), ("--env-file", "/nope", "token")]
+)
+def test_canary_secret_never_printed(env: dict[str, str], args: tuple[str, ...]) -> None:
+    run(env, *args)  # run() asserts the canary appears nowhere
+    run({**env, "EDS_SECRET": CANARY + "-rejected"}, *args)
+
+
+# ---------------------------------------------------------------------------------------
+# In-process: the sandbox hand-over and the pieces that need no server
+# ---------------------------------------------------------------------------------------
+
+
+def test_sandbox_without_its_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "pystac_eds.sandbox", None)  # import now fails
+    assert main(["-v", "sandbox", "up", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'pystac-eds[sandbox]'" in err
+
+
+def test_clock_skew() -> None:
+    assert clock_skew("Wed, 01 Jan 2025 00:10:00 GMT", 1735689600.0) == 600.0
+    assert clock_skew(None, 0.0) is None and clock_skew("garbage", 0.0) is None
+
+
+def test_legacy_hint() -> None:
+    legacy = Credentials("my-legacy-id", CANARY, NEW_FLOW_TOKEN_URL)
+    assert "legacy" in (legacy_hint(legacy) or "")
+    new = Credentials(NEW_FLOW_CLIENT_ID, CANARY, NEW_FLOW_TOKEN_URL)
+    assert legacy_hint(new) is None
+    mixed = Credentials(NEW_FLOW_CLIENT_ID, CANARY, "https://auth.example.com/oauth/token")
+    assert "unset EDS_AUTH_URL" in (legacy_hint(mixed) or "")
+
+
+def test_short_conformance_names() -> None:
+    assert short_class("https://api.stacspec.org/v1.0.0/item-search#filter") == "item-search#filter"
+    assert short_class("http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core") == (
+        "ogcapi-features-1/core"
+    )
+
+
+def test_read_geometry_accepts_text_features_and_single_feature_collections() -> None:
+    point = {"type": "Point", "coordinates": [1, 2]}
+    assert read_geometry(json.dumps(point)) == point
+    collection = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": point}]}
+    assert read_geometry(json.dumps(collection)) == point
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_on_a_terminal_only() -> None:
+    now = [0.0]
+    stream = _Terminal()
+    progress = Progress(stream, clock=lambda: now[0])
+    pages: list[dict[str, Any]] = [{"features": [{}] * 100} for _ in range(3)]
+    for _ in progress.track(pages):
+        now[0] += 1.0
+    progress.done()
+    text = stream.getvalue()
+    assert text.startswith("\r") and text.endswith("\n")
+    assert "300 items, 3 pages" in text.splitlines()[-1] or "300 items, 3 pages" in text
+    quiet = io.StringIO()  # not a terminal
+    silent = Progress(quiet, clock=lambda: now[0])
+    for _ in silent.track(pages):
+        now[0] += 5.0
+    silent.done()
+    assert quiet.getvalue() == ""
