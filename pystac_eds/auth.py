@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.auth import AuthBase
 
+from . import redaction
 from .cache import TokenCache
 from .errors import InsecureTransportError
 from .settings import Credentials, is_loopback
@@ -66,6 +67,7 @@ class EDSAuth(AuthBase):
         api = origin(self.credentials.api_url)
         assert api is not None  # Credentials validated api_url
         self._api_origin = api
+        redaction.install()  # wherever this auth goes, tokens stay out of header logs
 
     @property
     def cache(self) -> TokenCache:
@@ -126,6 +128,11 @@ class EDSAuth(AuthBase):
         state = self.__dict__.copy()
         state["_cache"] = None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled in a dask worker or pool process: that process needs the filter too.
+        self.__dict__.update(state)
+        redaction.install()
 
     def __repr__(self) -> str:
         creds = self.credentials

@@ -12,7 +12,6 @@ from pystac_client.stac_api_io import StacApiIO, Timeout
 from requests import Request
 from urllib3 import Retry
 
-from . import redaction
 from .auth import EDSAuth
 from .cache import TokenCache
 from .errors import CredentialsError, EDSError
@@ -110,7 +109,6 @@ def stac_io(
         max_retries=max_retries,
     )
     io.session.auth = auth
-    redaction.install()
     return io
 
 

@@ -361,7 +361,7 @@ def test_store_pickles(store: DiskStore) -> None:
     import pickle
 
     store.save(KEY, TOKEN)
-    clone = pickle.loads(pickle.dumps(store))  # noqa: S301 - our own object
+    clone = pickle.loads(pickle.dumps(store))
     assert clone.folder == store.folder
     assert clone.load(KEY, now=NOW) == TOKEN
 
