@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -94,10 +94,15 @@ class EDSAuth(AuthBase):
             return request
         bearer = self.token()
         request.headers["Authorization"] = f"Bearer {bearer}"
-        request.hooks["response"].append(self._retry_on_401)
+        request.hooks["response"].append(self._on_response)
         return request
 
-    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+    def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.is_redirect:
+            # requests would follow an https->http redirect with the token stripped;
+            # say so loudly instead of failing later with a puzzling 401.
+            location = urljoin(response.url, response.headers.get("Location", ""))
+            _check_not_downgraded(location, self._api_origin)
         if response.status_code != 401:
             return response
         sent = response.request

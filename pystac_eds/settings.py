@@ -66,12 +66,13 @@ def is_loopback(host: str | None) -> bool:
 def check_url(url: str, setting: str, *, carries: str) -> str:
     """Validate an http(s) URL; plain http only to loopback, since ``carries`` (a secret or
     a token) would travel in clear text."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CredentialsError(
-            f"{setting} must be an http(s) URL with a host, got {url!r}.",
-            missing=(),
-        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check: "h:abc" or ":99999" raise
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CredentialsError(f"{setting} must be an http(s) URL with a host, got {url!r}.")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise InsecureTransportError(
             f"{setting}={url} uses plain http: the {carries} would travel in clear text. "
@@ -86,8 +87,11 @@ def normalize_api_url(url: str) -> str:
     to which the STAC path is appended. Other hosts are taken as given: a local or
     self-hosted STAC API may well live at ``/``."""
     url = url.strip().rstrip("/")
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # unparsable: check_url says so with the setting's name
+        return url
     if parts.path == "" and (host == EDS_HOST or host.endswith("." + EDS_HOST)):
         url = url + STAC_PATH
     return url

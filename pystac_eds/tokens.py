@@ -153,6 +153,14 @@ def parse_token_response(
     )
 
 
+#: Lifetimes outside (0, this) are nonsense, whatever the token endpoint says.
+_MAX_LIFETIME = 10 * 365 * 86400.0
+
+
+def _plausible(lifetime: float) -> bool:
+    return 0 < lifetime < _MAX_LIFETIME  # also False for NaN
+
+
 def _expiry(data: Mapping[str, Any], value: str, issued_at: float) -> float:
     raw = data.get("expires_in")
     lifetime: float | None = None
@@ -163,10 +171,12 @@ def _expiry(data: Mapping[str, Any], value: str, issued_at: float) -> float:
             lifetime = float(raw)
         except ValueError:
             lifetime = None
-    if lifetime is not None and lifetime == lifetime and 0 < lifetime < 10 * 365 * 86400:
+    if lifetime is not None and _plausible(lifetime):
         return issued_at + lifetime
     exp = jwt_expiry(value)
-    if exp is not None:
+    # An `exp` already past means the issuer's clock is behind ours: trusting it would
+    # refetch before every call. Assume the default and let a 401 correct us.
+    if exp is not None and _plausible(exp - issued_at):
         return exp
     return issued_at + DEFAULT_LIFETIME
 

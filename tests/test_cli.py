@@ -261,8 +261,11 @@ def test_search_save_into_a_missing_folder(tmp_path: Path, env: dict[str, str]) 
 
 
 def test_search_intersects_file(tmp_path: Path, env: dict[str, str]) -> None:
-    feature = {"type": "Feature", "properties": {},
-               "geometry": {"type": "Point", "coordinates": [-99.8, 40.2]}}
+    feature = {
+        "type": "Feature",
+        "properties": {},
+        "geometry": {"type": "Point", "coordinates": [-99.8, 40.2]},
+    }
     (tmp_path / "aoi.geojson").write_text(json.dumps(feature))
     result = run(env, "search", "--intersects", str(tmp_path / "aoi.geojson"), "--matched")
     assert result.returncode == 0, result.stderr

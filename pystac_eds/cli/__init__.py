@@ -57,9 +57,7 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--env-file", metavar="FILE", help="read settings from FILE instead of ./EDS.env or ./.env"
     )
-    parser.add_argument(
-        "--api-url", metavar="URL", help="STAC API root (overrides EDS_API_URL)"
-    )
+    parser.add_argument("--api-url", metavar="URL", help="STAC API root (overrides EDS_API_URL)")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="DEBUG logs on stderr (tokens redacted)"
     )

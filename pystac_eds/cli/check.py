@@ -88,8 +88,17 @@ class Report:
 
 
 def _wrap(text: str, indent: str, first: str = "") -> str:
-    return textwrap.fill(text, width=100, initial_indent=first, subsequent_indent=indent,
-                         break_on_hyphens=False, break_long_words=False) + "\n"
+    return (
+        textwrap.fill(
+            text,
+            width=100,
+            initial_indent=first,
+            subsequent_indent=indent,
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+        + "\n"
+    )
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -276,9 +285,12 @@ def _check_stac(
     response = _get(session, creds.api_url, step, report)
     landing = _json_or_fail(response, step, report)
     if not isinstance(landing, dict) or not isinstance(landing.get("links"), list):
-        report.fail(step, f"{creds.api_url} answered JSON that is not a STAC landing page.",
-                    "set EDS_API_URL to the STAC root, e.g. "
-                    "https://api.earthdaily.com/platform/v1/stac", EXIT_USAGE)
+        report.fail(
+            step,
+            f"{creds.api_url} answered JSON that is not a STAC landing page.",
+            "set EDS_API_URL to the STAC root, e.g. https://api.earthdaily.com/platform/v1/stac",
+            EXIT_USAGE,
+        )
     name = landing.get("title") or landing.get("id") or "?"
     report.ok(f"{step}: {creds.api_url} ({name!s}, {_ms(started)})")
     _check_clock(response.headers.get("Date"), report)
@@ -291,35 +303,52 @@ def _get(session: requests.Session, url: str, step: str, report: Report) -> requ
     try:
         response = session.get(url, timeout=_TIMEOUT)
     except requests.Timeout:
-        report.fail(step, f"{url} did not answer in time.", "try again later, or check "
-                    "EDS_API_URL and your network (proxy, VPN).")
+        report.fail(
+            step,
+            f"{url} did not answer in time.",
+            "try again later, or check EDS_API_URL and your network (proxy, VPN).",
+        )
     except requests.RequestException as exc:
-        report.fail(step, f"could not connect to {url} ({type(exc).__name__}).",
-                    "check EDS_API_URL and your network (proxy, VPN).")
+        report.fail(
+            step,
+            f"could not connect to {url} ({type(exc).__name__}).",
+            "check EDS_API_URL and your network (proxy, VPN).",
+        )
     if response.status_code in (401, 403):
-        report.fail(step, f"{url} refused the token (HTTP {response.status_code}).",
-                    "the token URL and the STAC API do not belong together (e.g. a sandbox "
-                    "token for production): check that EDS_AUTH_URL and EDS_API_URL are from "
-                    "the same environment, and that your account may use the API.")
+        report.fail(
+            step,
+            f"{url} refused the token (HTTP {response.status_code}).",
+            "the token URL and the STAC API do not belong together (e.g. a sandbox "
+            "token for production): check that EDS_AUTH_URL and EDS_API_URL are from "
+            "the same environment, and that your account may use the API.",
+        )
     if not 200 <= response.status_code < 300:
-        report.fail(step, f"{url} answered HTTP {response.status_code}"
-                    f"{' with an HTML page' if _is_html(response) else ''}.",
-                    _status_fix(response))
+        report.fail(
+            step,
+            f"{url} answered HTTP {response.status_code}"
+            f"{' with an HTML page' if _is_html(response) else ''}.",
+            _status_fix(response),
+        )
     return response
 
 
 def _status_fix(response: requests.Response) -> str:
     down = "the service has a problem; try again later."
     if _is_html(response):
-        return f"{_HTML_FIX} If EDS_API_URL is right, {down}" if response.status_code >= 500 \
+        return (
+            f"{_HTML_FIX} If EDS_API_URL is right, {down}"
+            if response.status_code >= 500
             else _HTML_FIX
+        )
     if response.status_code >= 500:
         return down
     return "check EDS_API_URL: it must be the STAC root, e.g. https://api.earthdaily.com/platform/v1/stac"
 
 
-_HTML_FIX = ("an HTML page came back instead of JSON: a web proxy, captive portal or login page "
-             "is in the way, or EDS_API_URL is a web page rather than the STAC API root.")
+_HTML_FIX = (
+    "an HTML page came back instead of JSON: a web proxy, captive portal or login page "
+    "is in the way, or EDS_API_URL is a web page rather than the STAC API root."
+)
 
 
 def _is_html(response: requests.Response) -> bool:
@@ -356,8 +385,10 @@ def _check_clock(date_header: str | None, report: Report) -> None:
         return  # no Date header: nothing to compare with, and nothing wrong
     if abs(skew) > MAX_CLOCK_SKEW:
         direction = "behind" if skew > 0 else "ahead of"
-        report.warn(f"clock: this computer is {_duration(abs(skew))} {direction} the server.",
-                    "tokens carry absolute expiry times: sync the system clock (NTP).")
+        report.warn(
+            f"clock: this computer is {_duration(abs(skew))} {direction} the server.",
+            "tokens carry absolute expiry times: sync the system clock (NTP).",
+        )
     else:
         report.ok(f"clock: within {max(abs(skew), 1):.0f} s of the server")
 
@@ -371,8 +402,10 @@ def _check_conformance(
         body = _json_or_fail(_get(session, url, "conformance", report), "conformance", report)
         classes = body.get("conformsTo") if isinstance(body, dict) else None
     if not isinstance(classes, list) or not classes:
-        report.warn("conformance: the API lists no conformance classes.",
-                    "pystac-client will not search it: check EDS_API_URL.")
+        report.warn(
+            "conformance: the API lists no conformance classes.",
+            "pystac-client will not search it: check EDS_API_URL.",
+        )
         return
     report.ok(f"conformance: {len(classes)} classes")
     report.detail(", ".join(short_class(str(c)) for c in classes))
@@ -411,8 +444,9 @@ def _check_collections(
         count, pages = count + len(found), pages + 1
         url = _link(body, "next")
     if count == 0:
-        report.warn("collections: none listed.",
-                    "your account may have no collection enabled: check it in the EDS console.")
+        report.warn(
+            "collections: none listed.",
+            "your account may have no collection enabled: check it in the EDS console.",
+        )
     else:
         report.ok(f"collections: {count}")
-

@@ -38,9 +38,7 @@ def add_collections(commands: Any) -> None:
         description="List the collections of the STAC API: id and title as a table, or the "
         "full collection documents as a JSON array with --json.",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print the collections as a JSON array"
-    )
+    parser.add_argument("--json", action="store_true", help="print the collections as a JSON array")
     parser.set_defaults(run=run_collections)
 
 
@@ -63,8 +61,11 @@ def iter_collections(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     root = io.auth.credentials.api_url
     landing = read_json(io, root)
     data = next(
-        (link.get("href") for link in landing.get("links") or []
-         if isinstance(link, dict) and link.get("rel") == "data"),
+        (
+            link.get("href")
+            for link in landing.get("links") or []
+            if isinstance(link, dict) and link.get("rel") == "data"
+        ),
         None,
     )
     for page in io.get_pages(str(data or root.rstrip("/") + "/collections")):

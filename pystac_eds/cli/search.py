@@ -50,7 +50,10 @@ def _search_options(group: Any) -> None:
     group.add_argument("-c", "--collections", nargs="+", metavar="ID", help="collection ids")
     group.add_argument("--ids", nargs="+", metavar="ID", help="item ids")
     group.add_argument(
-        "--bbox", nargs=4, type=float, metavar=("WEST", "SOUTH", "EAST", "NORTH"),
+        "--bbox",
+        nargs=4,
+        type=float,
+        metavar=("WEST", "SOUTH", "EAST", "NORTH"),
         help="bounding box in degrees",
     )
     group.add_argument("--intersects", metavar="GEOJSON", help="GeoJSON file or text")
@@ -60,7 +63,9 @@ def _search_options(group: Any) -> None:
     )
     group.add_argument("--filter", help="a CQL2 filter in --filter-lang")
     group.add_argument(
-        "--filter-lang", default="cql2-json", choices=("cql2-json", "cql2-text"),
+        "--filter-lang",
+        default="cql2-json",
+        choices=("cql2-json", "cql2-text"),
         help="language of --filter (default: cql2-json)",
     )
     group.add_argument("--sortby", nargs="+", metavar="FIELD", help="e.g. -properties.datetime")
@@ -68,7 +73,10 @@ def _search_options(group: Any) -> None:
     group.add_argument("--limit", type=_positive, help="page size asked of the API")
     group.add_argument("--max-items", type=_positive, help="stop after this many items")
     group.add_argument(
-        "--method", type=str.upper, choices=("GET", "POST"), default="POST",
+        "--method",
+        type=str.upper,
+        choices=("GET", "POST"),
+        default="POST",
         help="HTTP method (default: POST)",
     )
 
@@ -76,8 +84,17 @@ def _search_options(group: Any) -> None:
 def search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """``Client.search`` arguments from the command line; usage errors before any request."""
     kwargs: dict[str, Any] = {"method": args.method, "filter_lang": args.filter_lang}
-    for name in ("collections", "ids", "bbox", "datetime", "query", "sortby", "fields",
-                 "limit", "max_items"):
+    for name in (
+        "collections",
+        "ids",
+        "bbox",
+        "datetime",
+        "query",
+        "sortby",
+        "fields",
+        "limit",
+        "max_items",
+    ):
         value = getattr(args, name)
         if value is not None:
             kwargs[name] = value
@@ -86,8 +103,9 @@ def search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.filter is not None:
         kwargs["filter"] = _filter(args.filter, args.filter_lang)
     if args.matched and (args.ndjson or args.save):
-        raise CLIError("--matched prints a number: it goes with neither --ndjson nor --save.",
-                       EXIT_USAGE)
+        raise CLIError(
+            "--matched prints a number: it goes with neither --ndjson nor --save.", EXIT_USAGE
+        )
     return kwargs
 
 
@@ -97,8 +115,9 @@ def _filter(text: str, lang: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        raise CLIError("--filter is not valid JSON (or pass --filter-lang cql2-text).",
-                       EXIT_USAGE) from None
+        raise CLIError(
+            "--filter is not valid JSON (or pass --filter-lang cql2-text).", EXIT_USAGE
+        ) from None
 
 
 def read_geometry(value: str) -> dict[str, Any]:
@@ -109,8 +128,10 @@ def read_geometry(value: str) -> dict[str, Any]:
         try:
             text = Path(value).expanduser().read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise CLIError(f"--intersects: cannot read {value!r}: "
-                           f"{getattr(exc, 'strerror', None) or exc}", EXIT_USAGE) from None
+            raise CLIError(
+                f"--intersects: cannot read {value!r}: {getattr(exc, 'strerror', None) or exc}",
+                EXIT_USAGE,
+            ) from None
     try:
         data = json.loads(text)
     except ValueError:
@@ -124,17 +145,23 @@ def _geometry(data: Any) -> dict[str, Any]:
         features = data.get("features") or []
         if len(features) != 1:
             # Using only the first one (as stac-client does) would silently search less.
-            raise CLIError(f"--intersects: the FeatureCollection has {len(features)} features; "
-                           "pass a single geometry (e.g. their union).", EXIT_USAGE)
+            raise CLIError(
+                f"--intersects: the FeatureCollection has {len(features)} features; "
+                "pass a single geometry (e.g. their union).",
+                EXIT_USAGE,
+            )
         return _geometry(features[0])
     if kind == "Feature":
         return _geometry(data.get("geometry"))
-    if isinstance(data, dict) and isinstance(kind, str) and (
-        "coordinates" in data or "geometries" in data
+    if (
+        isinstance(data, dict)
+        and isinstance(kind, str)
+        and ("coordinates" in data or "geometries" in data)
     ):
         return data
-    raise CLIError("--intersects: not a GeoJSON geometry, Feature or FeatureCollection.",
-                   EXIT_USAGE)
+    raise CLIError(
+        "--intersects: not a GeoJSON geometry, Feature or FeatureCollection.", EXIT_USAGE
+    )
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -196,8 +223,12 @@ def atomic_output(path: str) -> Iterator[IO[str]]:
     target = Path(path).expanduser()
     try:
         tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
-            "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.",
-            suffix=".part", delete=False,
+            "w",
+            encoding="utf-8",
+            dir=target.parent,
+            prefix=f".{target.name}.",
+            suffix=".part",
+            delete=False,
         )
     except OSError as exc:
         raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
@@ -255,8 +286,10 @@ class Progress:
 
     def line(self) -> str:
         elapsed = max(self.clock() - self.started, 1e-9)
-        return (f"{self.items:,} items, {self.pages:,} pages, "
-                f"{self.items / elapsed:,.0f} items/s, {elapsed:.0f} s")
+        return (
+            f"{self.items:,} items, {self.pages:,} pages, "
+            f"{self.items / elapsed:,.0f} items/s, {elapsed:.0f} s"
+        )
 
     def _maybe_show(self) -> None:
         now = self.clock()

@@ -80,6 +80,9 @@ class _Server:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm on, the client's
+    # delayed ACK stalls each keep-alive response by ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # tests read counters, not access logs
@@ -117,6 +120,9 @@ class TokenServer(_Server):
     ``"post"``). ``lifetime`` is the ``expires_in`` it answers with (``None`` leaves it
     out). Push :class:`Reply` objects onto :attr:`script` to answer the next requests
     with them instead. :meth:`revoke` makes every token issued so far invalid.
+    :attr:`extra_fields` are merged into every successful answer (to advertise an odd
+    ``expires_in`` for a token that is really valid ``lifetime`` seconds, say), and
+    :attr:`issued_tokens` lists every token value handed out (for leak checks).
     """
 
     def __init__(
@@ -138,6 +144,7 @@ class TokenServer(_Server):
         self.jwt = jwt
         self.script: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
+        self.extra_fields: dict[str, Any] = {}
         self._issued: dict[str, float] = {}
 
     @property
@@ -148,6 +155,12 @@ class TokenServer(_Server):
     def issued(self) -> int:
         """How many tokens were issued."""
         return len(self._issued)
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every token value issued so far, revoked or not."""
+        with self.lock:
+            return list(self._issued)
 
     def settings(self, api_url: str) -> dict[str, str]:
         """The four EDS_* settings for a client of this server and ``api_url``."""
@@ -234,6 +247,7 @@ class _TokenHandler(_Handler):
         body: dict[str, Any] = {"access_token": value, "token_type": "Bearer"}
         if lifetime is not None:
             body["expires_in"] = lifetime
+        body.update(app.extra_fields)
         self.send(Reply(200, body, {"Cache-Control": "no-store"}))
 
     def _basic(self) -> tuple[str, str] | None:
@@ -304,6 +318,13 @@ class StacServer(_Server):
     that answer 401 once each, as a server-side expiry would; ``next_base`` makes
     ``next`` links point at another base URL (another host); ``hook`` sees every
     request's (method, path, headers) for assertions.
+
+    Faults beyond those: :attr:`script` answers the next requests (any path, before the
+    token is checked, as a gateway would) with the given :class:`Reply` objects;
+    :attr:`page_faults` maps a /search page number to replies served, one per request,
+    after the token check and before the real page (429s, 5xx of the API itself);
+    :attr:`redirect_to`, when set, answers every request with a 307 to that base URL
+    plus the request's path and query.
     """
 
     def __init__(
@@ -324,6 +345,9 @@ class StacServer(_Server):
         self.next_base: str | None = None
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         self.rejected = 0
+        self.script: list[Reply] = []
+        self.page_faults: dict[int, list[Reply]] = {}
+        self.redirect_to: str | None = None
 
     @property
     def url(self) -> str:
@@ -355,6 +379,12 @@ class _StacHandler(_Handler):
         app: StacServer = self.app
         with app.lock:
             app.seen.append((method, path, dict(self.headers.items())))
+            scripted = app.script.pop(0) if app.script else None
+            redirect_to = app.redirect_to
+        if scripted is not None:
+            return self.send(scripted)
+        if redirect_to is not None:
+            return self.send(Reply(307, b"", {"Location": redirect_to + self.path}))
         if not app._authorized(self.headers):
             with app.lock:
                 app.rejected += 1
@@ -455,6 +485,10 @@ class _StacHandler(_Handler):
                 app.unauthorized_pages.discard(page)
                 app.rejected += 1
                 return self.send(Reply(401, {"code": "Unauthorized"}))
+            faults = app.page_faults.get(page)
+            fault = faults.pop(0) if faults else None
+        if fault is not None:
+            return self.send(fault)
         matched = list(self._matching(params))
         features = [self._presented(item) for item in matched[offset : offset + limit]]
         links: list[dict[str, Any]] = []
