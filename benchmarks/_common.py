@@ -9,7 +9,6 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
-from typing import Any
 
 from pystac_eds.testing import servers
 
@@ -18,36 +17,19 @@ COLLECTION = "sentinel-2-l2a"
 EDS_STAC_PREFIX = "/platform/v1/stac"
 
 
-class _PrefixedStacHandler(servers._StacHandler):
-    """The test STAC handler, also answering under ``/platform/v1/stac``.
-
-    EarthDaily's client always appends that path to its base URL; the test server serves
-    at ``/``. Stripping the prefix here (benchmarks only) lets that client reach the same
-    server as everyone else. Landing-page links point at the root, so only the first
-    request ever carries the prefix.
-
-    It also sets TCP_NODELAY: http.server writes headers and body separately, so with
-    Nagle on every response waits ~40 ms for the client's delayed ACK, a fixed cost that
-    would drown any client-side difference this suite is trying to see.
-    """
-
-    disable_nagle_algorithm = True
-
-    def _handle(self, method: str, path: str, params: dict[str, Any]) -> None:
-        if path.startswith(EDS_STAC_PREFIX):
-            path = path[len(EDS_STAC_PREFIX) :] or "/"
-        super()._handle(method, path, params)
-
-
 @contextmanager
 def loopback(
     *, lifetime: float | None = 3600, items: int = 100, page_size: int = 10
 ) -> Iterator[tuple[servers.TokenServer, servers.StacServer]]:
     """A fresh token server and STAC server pair, so counters start at zero."""
     with servers.TokenServer(lifetime=lifetime) as tokens:
-        stac = servers.StacServer(tokens, collections={COLLECTION: items}, page_size=page_size)
-        # Swapped before start: ThreadingHTTPServer reads the class on every request.
-        stac._httpd.RequestHandlerClass = _PrefixedStacHandler
+        # Served under EDS's own path: EarthDaily's client always appends it to its base URL.
+        stac = servers.StacServer(
+            tokens,
+            collections={COLLECTION: items},
+            page_size=page_size,
+            root_path=EDS_STAC_PREFIX,
+        )
         with stac:
             yield tokens, stac
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -330,6 +331,17 @@ def test_sandbox_without_its_extra(
     assert main(["-v", "sandbox", "up", "--port", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'pystac-eds[sandbox]'" in err
+
+
+def test_verbose_in_process_leaves_logging_as_it_was(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A notebook cell or a test may call main(); -v must not leave a DEBUG handler behind.
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    monkeypatch.setitem(sys.modules, "pystac_eds.sandbox", None)
+    main(["-v", "sandbox", "up"])
+    assert (list(root.handlers), root.level) == before
 
 
 def test_clock_skew() -> None:

@@ -403,37 +403,40 @@ def test_server_side_revocation_under_32_thread_load(
         errors: list[BaseException] = []
         results: list[list[str]] = []
         stop = threading.Event()
+        # Revocations are counted in epochs; each thread records the epoch in which its
+        # last completed search *started*.
+        epoch = [0]
+        done_in = [-1] * 32
 
-        def worker() -> None:
+        def worker(n: int) -> None:
             while not stop.is_set():
+                started_in = epoch[0]
                 try:
                     results.append(search_ids(catalog, "POST", collection="landsat-c2l2-sr"))
                 except Exception as exc:
                     errors.append(exc)
+                done_in[n] = started_in
 
-        threads = [threading.Thread(target=worker) for _ in range(32)]
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
         for t in threads:
             t.start()
 
         def settled() -> None:
             # A request resent after a 401 gets no second chance (by design: no loops), so
-            # a revocation landing while resends are still in flight would fail them. Revoke
-            # only 1 s after the last one, once its 401s are over and two rounds of searches
-            # completed.
-            time.sleep(1.0)
-            deadline = time.monotonic() + 20
-            last = -1
-            while api.rejected != last and time.monotonic() < deadline:
-                last = api.rejected
-                time.sleep(0.2)
-            done = len(results)
-            while len(results) < done + 64 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            # a revocation landing while resends are still in flight would fail them. The
+            # next revocation waits until every thread has finished a search begun after
+            # the last one: then nothing stamped with an older token is still in flight.
+            # Progress, not time, so a slow machine only makes this wait longer.
+            deadline = time.monotonic() + 60
+            while min(done_in) < epoch[0] and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert min(done_in) >= epoch[0], "threads made no progress"
 
         revocations = 0
         for _ in range(3):
             settled()
             tokens.revoke()
+            epoch[0] += 1
             revocations += 1
         settled()
         stop.set()

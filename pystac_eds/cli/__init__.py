@@ -13,6 +13,7 @@ missing); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -89,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, undo: contextlib.ExitStack) -> None:
+    """DEBUG logs on stderr for -v, undone by ``undo`` when main() returns (main may be
+    called in-process, from a notebook or a test, whose logging must be left as it was)."""
     if not verbose:
         return
     from .. import redaction
@@ -101,9 +104,12 @@ def _setup_logging(verbose: bool) -> None:
     handler.addFilter(redaction.RedactBearerFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    undo.callback(root.setLevel, root.level)
     root.addHandler(handler)
+    undo.callback(root.removeHandler, handler)
     root.setLevel(logging.DEBUG)
     logging.captureWarnings(True)
+    undo.callback(logging.captureWarnings, False)
 
 
 def _sandbox_split(argv: list[str]) -> tuple[list[str], list[str]] | None:
@@ -146,20 +152,20 @@ def _run_sandbox(argv: list[str]) -> int:
         raise
 
 
-def _dispatch(argv: list[str]) -> int:
+def _dispatch(argv: list[str], undo: contextlib.ExitStack) -> int:
     split = _sandbox_split(argv)
     if split is not None:
         head, rest = split
         options = argparse.ArgumentParser(prog=PROG, add_help=False)
         _global_options(options)
-        _setup_logging(options.parse_args(head).verbose)
+        _setup_logging(options.parse_args(head).verbose, undo)
         return _run_sandbox(rest)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, undo)
     run: Callable[[argparse.Namespace], int] = args.run
     return run(args)
 
@@ -167,8 +173,13 @@ def _dispatch(argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script. Returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    with contextlib.ExitStack() as undo:
+        return _main(args, undo)
+
+
+def _main(args: list[str], undo: contextlib.ExitStack) -> int:
     try:
-        return _dispatch(args)
+        return _dispatch(args, undo)
     except KeyboardInterrupt:
         error_line("interrupted.")
         return EXIT_INTERRUPTED

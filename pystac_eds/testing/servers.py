@@ -181,6 +181,11 @@ class TokenServer(_Server):
         with self.lock:
             self._issued = dict.fromkeys(self._issued, 0.0)
 
+    def mint(self) -> str:
+        """Issue a token without a token request (not counted in :attr:`requests`), as if
+        it had been obtained elsewhere: what a user pastes into ``headers=``."""
+        return self._new_token()[0]
+
     def _new_token(self) -> tuple[str, float | None]:
         now = self.clock()
         lifetime = self.lifetime if self.lifetime is not None else 3600
@@ -316,8 +321,9 @@ class StacServer(_Server):
     ``/collections/{id}/items`` and ``/search`` (GET and POST), paginated through
     ``next`` links. ``unauthorized_pages`` lists page numbers (1-based, of /search)
     that answer 401 once each, as a server-side expiry would; ``next_base`` makes
-    ``next`` links point at another base URL (another host); ``hook`` sees every
-    request's (method, path, headers) for assertions.
+    ``next`` links point at another base URL (another host); :attr:`seen` records every
+    request's (method, path, headers) for assertions. ``root_path`` serves the API under
+    a path, as EDS does at ``/platform/v1/stac``.
 
     Faults beyond those: :attr:`script` answers the next requests (any path, before the
     token is checked, as a gateway would) with the given :class:`Reply` objects;
@@ -333,9 +339,11 @@ class StacServer(_Server):
         *,
         collections: dict[str, int] | None = None,
         page_size: int = 10,
+        root_path: str = "",
     ) -> None:
         super().__init__(_StacHandler)
         self.tokens = tokens
+        self.root_path = root_path.rstrip("/")
         self.collections = {
             name: sample_items(name, n)
             for name, n in (collections or {"sentinel-2-l2a": 95, "landsat-c2l2-sr": 30}).items()
@@ -351,7 +359,8 @@ class StacServer(_Server):
 
     @property
     def url(self) -> str:
-        return self.base_url + "/"
+        """The STAC root (landing page) URL."""
+        return f"{self.base_url}{self.root_path}/"
 
     def _authorized(self, headers: Any) -> bool:
         if self.tokens is None:
@@ -395,8 +404,10 @@ class _StacHandler(_Handler):
                     {"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
             )
-        base = app.base_url
-        path = path.rstrip("/") or "/"
+        base = app.base_url + app.root_path
+        if not path.startswith(app.root_path):
+            return self.send(Reply(404, {"code": "NotFound"}))
+        path = path[len(app.root_path) :].rstrip("/") or "/"
         if path == "/":
             return self.send(Reply(200, self._landing(base)))
         if path == "/conformance":
