@@ -28,16 +28,6 @@ class FakeClock:
         return self.now
 
 
-def creds(tokens: TokenServer, api: StacServer, **kw: Any) -> Credentials:
-    values = {
-        "client_id": tokens.client_id,
-        "client_secret": tokens.client_secret,
-        "auth_url": tokens.token_url,
-        "api_url": api.url,
-    }
-    return Credentials(**{**values, **kw})
-
-
 def ids(items: Any) -> list[str]:
     return [item.id for item in items]
 
@@ -69,9 +59,9 @@ def test_nothing_touches_the_network_before_the_first_request(
     eds_token_server: TokenServer, eds_stac_server: StacServer
 ) -> None:
     io = pystac_eds.stac_io(
-        credentials=creds(eds_token_server, eds_stac_server), cache=TokenCache()
+        credentials=eds_token_server.credentials(eds_stac_server.url), cache=TokenCache()
     )
-    EDSAuth(creds(eds_token_server, eds_stac_server))
+    EDSAuth(eds_token_server.credentials(eds_stac_server.url))
     assert eds_token_server.requests == [] and eds_stac_server.seen == []
     client = pystac_client.Client.open(eds_stac_server.url, stac_io=io)
     assert len(eds_token_server.requests) == 1
@@ -87,7 +77,7 @@ def test_paginated_search_survives_expiry_with_no_item_lost(
         api = StacServer(tokens)
         with api:
             cache = TokenCache(clock=clock)
-            catalog = pystac_eds.open(credentials=creds(tokens, api), cache=cache)
+            catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=cache)
             got = []
             for page in catalog.search(collections=["sentinel-2-l2a"], method=method).pages():
                 got += ids(page)
@@ -103,7 +93,7 @@ def test_paginated_search_survives_expiry_with_no_item_lost(
 def test_server_side_revocation_mid_pagination(method: str) -> None:
     with TokenServer() as tokens, StacServer(tokens) as api:
         cache = TokenCache()
-        catalog = pystac_eds.open(credentials=creds(tokens, api), cache=cache)
+        catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=cache)
         got = []
         for n, page in enumerate(
             catalog.search(collections=["sentinel-2-l2a"], method=method).pages()
@@ -127,7 +117,7 @@ def test_a_second_401_surfaces_as_an_error_and_does_not_loop(
     eds_token_server: TokenServer, eds_stac_server: StacServer
 ) -> None:
     io = pystac_eds.stac_io(
-        credentials=creds(eds_token_server, eds_stac_server), cache=TokenCache()
+        credentials=eds_token_server.credentials(eds_stac_server.url), cache=TokenCache()
     )
     io.read_text(eds_stac_server.url)
     before = len(eds_stac_server.seen)
@@ -142,7 +132,7 @@ def test_a_second_401_surfaces_as_an_error_and_does_not_loop(
 def test_32_threads_through_one_client_with_2_second_tokens() -> None:
     with TokenServer(lifetime=2) as tokens, StacServer(tokens, page_size=50) as api:
         cache = TokenCache()
-        catalog = pystac_eds.open(credentials=creds(tokens, api), cache=cache)
+        catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=cache)
         errors: list[BaseException] = []
         counts: list[int] = []
         deadline = time.monotonic() + 5
@@ -184,7 +174,9 @@ def test_allowed_hosts_do_get_the_token(
     eds_token_server: TokenServer, eds_stac_server: StacServer
 ) -> None:
     auth = EDSAuth(
-        creds(eds_token_server, eds_stac_server), cache=TokenCache(), allowed_hosts=["localhost"]
+        eds_token_server.credentials(eds_stac_server.url),
+        cache=TokenCache(),
+        allowed_hosts=["localhost"],
     )
     with StacServer(eds_token_server) as other:
         session = requests.Session()
@@ -220,7 +212,7 @@ def test_http_downgrade_to_the_api_host_is_refused() -> None:
 @pytest.mark.parametrize("methods", [("basic",), ("post",)])
 def test_basic_only_and_form_only_token_servers(methods: tuple[str, ...]) -> None:
     with TokenServer(methods=methods) as tokens, StacServer(tokens) as api:
-        catalog = pystac_eds.open(credentials=creds(tokens, api), cache=TokenCache())
+        catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=TokenCache())
         assert len(list(catalog.get_collections())) == 2
         assert all(not (r["basic"] and r["form_secret"]) for r in tokens.requests)
 
@@ -325,19 +317,21 @@ def test_canary_secret_and_tokens_never_reach_logs_or_reprs(
     ):
         api.unauthorized_pages = {2}
         cache = TokenCache()
-        catalog = pystac_eds.open(credentials=creds(tokens, api), cache=cache)
+        catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=cache)
         items = list(catalog.search(collections=["sentinel-2-l2a"], method="GET").items())
         token = cache.peek(catalog._stac_io.auth.credentials)  # type: ignore[attr-defined]
         assert token is not None
         with pytest.raises(TokenError) as info:
-            pystac_eds.open(credentials=creds(tokens, api, client_id="wrong"), cache=TokenCache())
+            pystac_eds.open(
+                credentials=tokens.credentials(api.url, client_id="wrong"), cache=TokenCache()
+            )
         shown = "\n".join(
             [
                 caplog.text,
                 repr(catalog._stac_io.auth),
                 repr(cache),
                 repr(token),  # type: ignore[attr-defined]
-                repr(creds(tokens, api)),
+                repr(tokens.credentials(api.url)),
                 "".join(traceback.format_exception(info.value)),
             ]
         )

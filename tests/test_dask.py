@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import pystac_eds
-from pystac_eds import Credentials, TokenCache
+from pystac_eds import TokenCache
 from pystac_eds.client import EDSStacApiIO
 from pystac_eds.disk import DiskStore
 from pystac_eds.testing import StacServer, TokenServer
@@ -142,15 +142,6 @@ def worker_requests(results: list[dict[str, Any]]) -> dict[int, int]:
     return per_pid
 
 
-def creds(tokens: TokenServer, api: StacServer) -> Credentials:
-    return Credentials(
-        client_id=tokens.client_id,
-        client_secret=tokens.client_secret,
-        auth_url=tokens.token_url,
-        api_url=api.url,
-    )
-
-
 def test_dask_fan_out_with_a_shared_disk_cache_uses_one_token(
     servers: tuple[TokenServer, StacServer],
     workers: Callable[[str], Any],
@@ -161,7 +152,7 @@ def test_dask_fan_out_with_a_shared_disk_cache_uses_one_token(
     folder = tmp_path / "token-cache"
     dask_client = workers(str(folder))  # the workers' caches all use this folder
     cache = TokenCache(store=DiskStore(folder))  # this process, as it would with the env var
-    catalog = pystac_eds.open(credentials=creds(tokens, api), cache=cache)
+    catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=cache)
     io = catalog._stac_io
     assert isinstance(io, EDSStacApiIO)
     parent_token = io.auth.token()
@@ -187,7 +178,7 @@ def test_dask_fan_out_without_disk_cache_costs_one_token_per_process(
 ) -> None:
     tokens, api = servers
     dask_client = workers("off")  # workers share nothing on disk
-    catalog = pystac_eds.open(credentials=creds(tokens, api), cache=TokenCache())
+    catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=TokenCache())
 
     results = fan_out(dask_client, catalog)
 
@@ -215,7 +206,7 @@ def test_dask_workers_keep_refreshing_together_across_expiry(
     dask_client = workers(str(folder))
     started = time.monotonic()
     catalog = pystac_eds.open(
-        credentials=creds(tokens, api), cache=TokenCache(store=DiskStore(folder))
+        credentials=tokens.credentials(api.url), cache=TokenCache(store=DiskStore(folder))
     )
 
     # 30 pages 0.25 s apart over 4 threads take at least 1.9 s: more than the 1.5 s a

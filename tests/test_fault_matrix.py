@@ -76,16 +76,6 @@ def fast_cache(sleeps: Sleeps, clock: Callable[[], float] = time.time) -> TokenC
     )
 
 
-def creds(tokens: TokenServer, api_url: str, **kw: Any) -> Credentials:
-    values = {
-        "client_id": tokens.client_id,
-        "client_secret": tokens.client_secret,
-        "auth_url": tokens.token_url,
-        "api_url": api_url,
-    }
-    return Credentials(**{**values, **kw})
-
-
 def closed_port_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -244,7 +234,7 @@ def test_token_fault_when_opening(
     cache = fast_cache(sleeps)
     auth_url = closed_port_url() if row.refused else tokens.token_url
     tokens.script += row.replies()
-    credentials = creds(tokens, api.url, auth_url=auth_url)
+    credentials = tokens.credentials(api.url, auth_url=auth_url)
     if not row.recovers:
         with pytest.raises(TokenError) as info:
             pystac_eds.open(credentials=credentials, cache=cache)
@@ -277,7 +267,7 @@ def test_token_fault_when_refreshing_mid_search(
     after exactly the first two pages."""
     sleeps = Sleeps()
     cache = fast_cache(sleeps)
-    credentials = creds(tokens, api.url)
+    credentials = tokens.credentials(api.url)
     catalog = pystac_eds.open(credentials=credentials, cache=cache)
     before = len(tokens.requests)
 
@@ -341,7 +331,7 @@ def _lifetime_run(row: Lifetime, caplog: pytest.LogCaptureFixture) -> tuple[int,
     ):
         tokens.extra_fields.update(row.extra)
         cache = fast_cache(Sleeps(), clock)
-        catalog = pystac_eds.open(credentials=creds(tokens, api.url), cache=cache)
+        catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=cache)
 
         def tick(page: int) -> None:
             clock.now += row.step
@@ -384,7 +374,7 @@ def test_401_on_pages_3_and_7_is_retried_once_each(
 ) -> None:
     api.unauthorized_pages = {3, 7}
     cache = fast_cache(Sleeps())
-    catalog = pystac_eds.open(credentials=creds(tokens, api.url), cache=cache)
+    catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=cache)
     assert search_ids(catalog, method) == ALL_S2
     assert api.rejected == 2
     assert tokens.issued == cache.token_requests == 3  # one new token per 401, no more
@@ -399,7 +389,7 @@ def test_server_side_revocation_under_32_thread_load(
     debug_logs.set_level(logging.DEBUG, logger="pystac_eds")
     with StacServer(tokens, page_size=10) as api:
         cache = TokenCache()
-        catalog = pystac_eds.open(credentials=creds(tokens, api.url), cache=cache)
+        catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=cache)
         errors: list[BaseException] = []
         results: list[list[str]] = []
         stop = threading.Event()
@@ -456,7 +446,9 @@ def test_next_link_to_another_host_gets_no_token(
 ) -> None:
     with StacServer(tokens) as other:  # another origin that would accept the token
         api.next_base = other.base_url
-        catalog = pystac_eds.open(credentials=creds(tokens, api.url), cache=fast_cache(Sleeps()))
+        catalog = pystac_eds.open(
+            credentials=tokens.credentials(api.url), cache=fast_cache(Sleeps())
+        )
         got: list[str] = []
         with pytest.raises(APIError) as info:
             search_ids(catalog, method, got=got)
@@ -474,7 +466,7 @@ def test_next_link_to_an_allowed_host_gets_the_token(
         api.next_base = f"http://localhost:{other.port}"
         other.next_base = api.next_base  # its own next links must name the allowed host too
         catalog = pystac_eds.open(
-            credentials=creds(tokens, api.url),
+            credentials=tokens.credentials(api.url),
             cache=fast_cache(Sleeps()),
             allowed_hosts=["localhost"],
         )
@@ -488,7 +480,9 @@ def test_redirect_to_another_host_does_not_carry_the_token(
     method: str, tokens: TokenServer, api: StacServer, debug_logs: pytest.LogCaptureFixture
 ) -> None:
     with StacServer(None) as open_host:  # an open server that records what it receives
-        catalog = pystac_eds.open(credentials=creds(tokens, api.url), cache=fast_cache(Sleeps()))
+        catalog = pystac_eds.open(
+            credentials=tokens.credentials(api.url), cache=fast_cache(Sleeps())
+        )
 
         def redirect(page: int) -> None:  # pages 2-10 answer 307 (method and body kept)
             api.redirect_to = open_host.base_url
@@ -503,7 +497,9 @@ def test_redirect_to_another_host_that_wants_a_token_is_a_401_not_a_leak(
     tokens: TokenServer, api: StacServer, debug_logs: pytest.LogCaptureFixture
 ) -> None:
     with StacServer(tokens) as other:
-        catalog = pystac_eds.open(credentials=creds(tokens, api.url), cache=fast_cache(Sleeps()))
+        catalog = pystac_eds.open(
+            credentials=tokens.credentials(api.url), cache=fast_cache(Sleeps())
+        )
         got: list[str] = []
 
         def redirect(page: int) -> None:
@@ -657,7 +653,9 @@ def test_loopback_https_api_then_a_downgrading_redirect(
     cert, key = _self_signed(tmp_path)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # pystac-client passes verify=True
     with TlsStacServer(tokens).use_tls(cert, key) as api, StacServer(None) as plain:
-        catalog = pystac_eds.open(credentials=creds(tokens, api.url), cache=fast_cache(Sleeps()))
+        catalog = pystac_eds.open(
+            credentials=tokens.credentials(api.url), cache=fast_cache(Sleeps())
+        )
         assert search_ids(catalog, "GET", collection="landsat-c2l2-sr") == LANDSAT
         assert all("Authorization" in headers for _, _, headers in api.seen)
         api.redirect_to = plain.base_url  # https://127.0.0.1:A -> http://127.0.0.1:B
@@ -680,7 +678,7 @@ def test_api_429_and_5xx_with_default_retries_are_an_api_error(
 ) -> None:
     """pystac-client's default ``max_retries`` retries connection errors only, not statuses."""
     api.page_faults = {3: [Reply(status, {"code": "Unavailable"})]}
-    catalog = pystac_eds.open(credentials=creds(tokens, api.url), cache=fast_cache(Sleeps()))
+    catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=fast_cache(Sleeps()))
     got: list[str] = []
     with pytest.raises(APIError) as info:
         search_ids(catalog, method, got=got)
@@ -711,7 +709,7 @@ def test_api_429_and_5xx_recover_with_status_retries(
     faults = [Reply(429, {}), Reply(502, "<html>bad gateway</html>"), Reply(503, {})]
     api.page_faults = {3: faults}
     catalog = pystac_eds.open(
-        credentials=creds(tokens, api.url), cache=fast_cache(Sleeps()), max_retries=retry
+        credentials=tokens.credentials(api.url), cache=fast_cache(Sleeps()), max_retries=retry
     )
     assert search_ids(catalog, method) == ALL_S2
     assert faults == [] and search_requests(api) == 10 + 3
@@ -725,7 +723,9 @@ def test_status_retries_do_not_cover_post_unless_allowed_methods_says_so(
     (pystac-client's default when the API supports it) is not retried on 503."""
     api.page_faults = {3: [Reply(503, {})]}
     catalog = pystac_eds.open(
-        credentials=creds(tokens, api.url), cache=fast_cache(Sleeps()), max_retries=STATUS_RETRY
+        credentials=tokens.credentials(api.url),
+        cache=fast_cache(Sleeps()),
+        max_retries=STATUS_RETRY,
     )
     with pytest.raises(APIError) as info:
         search_ids(catalog, "POST")
@@ -738,7 +738,9 @@ def test_api_5xx_beyond_the_status_retries_is_an_api_error(
 ) -> None:
     api.page_faults = {3: [Reply(503, {})] * 10}
     catalog = pystac_eds.open(
-        credentials=creds(tokens, api.url), cache=fast_cache(Sleeps()), max_retries=STATUS_RETRY
+        credentials=tokens.credentials(api.url),
+        cache=fast_cache(Sleeps()),
+        max_retries=STATUS_RETRY,
     )
     got: list[str] = []
     with pytest.raises(APIError, match="too many 503 error responses") as info:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import pystac_eds
-from pystac_eds import Credentials, EDSAuth, TokenCache
+from pystac_eds import EDSAuth, TokenCache
 from pystac_eds.client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from pystac_eds.testing import StacServer, TokenServer
 
@@ -200,21 +200,12 @@ def test_a_revoked_cached_token_is_replaced_once_and_for_everyone(tmp_path: Path
 # ---------------------------------------------------------------------------------------
 
 
-def creds(tokens: TokenServer, api: StacServer) -> Credentials:
-    return Credentials(
-        client_id=tokens.client_id,
-        client_secret=tokens.client_secret,
-        auth_url=tokens.token_url,
-        api_url=api.url,
-    )
-
-
 def test_auth_io_and_client_pickle_without_tokens_or_locks() -> None:
     with TokenServer() as tokens, StacServer(tokens) as api:
         cache = TokenCache()
-        catalog = pystac_eds.open(credentials=creds(tokens, api), cache=cache)
-        io = pystac_eds.stac_io(credentials=creds(tokens, api), cache=cache)
-        auth = EDSAuth(creds(tokens, api), cache=cache)
+        catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=cache)
+        io = pystac_eds.stac_io(credentials=tokens.credentials(api.url), cache=cache)
+        auth = EDSAuth(tokens.credentials(api.url), cache=cache)
         # Used first, so sessions hold pooled connections and the cache a token.
         assert len(list(catalog.search(collections=["landsat-c2l2-sr"]).items())) == 30
         token = auth.token()
@@ -251,7 +242,7 @@ def test_unpickled_client_in_a_process_without_settings_searches_across_expiry(
     # 2-second tokens are refreshed 0.5 s before expiry: 10 pages 0.25 s apart (>2.25 s)
     # cannot be served by one token.
     with TokenServer(lifetime=2) as tokens, StacServer(tokens, page_size=10) as api:
-        catalog = pystac_eds.open(credentials=creds(tokens, api), cache=TokenCache())
+        catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=TokenCache())
         blob = tmp_path / "client.pickle"
         blob.write_bytes(pickle.dumps(catalog))
         child = run_child(BARE, bare_env(EDS_TOKEN_CACHE="off"), str(blob), "0.25", method)
@@ -265,7 +256,7 @@ def test_unpickled_client_in_a_process_without_settings_searches_across_expiry(
 
 def test_unpickled_client_keeps_tokens_out_of_debug_logs(tmp_path: Path) -> None:
     with TokenServer() as tokens, StacServer(tokens, page_size=50) as api:
-        catalog = pystac_eds.open(credentials=creds(tokens, api), cache=TokenCache())
+        catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=TokenCache())
         blob = tmp_path / "client.pickle"
         blob.write_bytes(pickle.dumps(catalog))
         child = run_child(BARE, bare_env(EDS_TOKEN_CACHE="off"), str(blob), "0", "GET")

@@ -35,16 +35,6 @@ class Sleeps:
         self.delays.append(seconds)
 
 
-def creds_for(server: TokenServer, **kw: str) -> Credentials:
-    return Credentials(
-        client_id=server.client_id,
-        client_secret=server.client_secret,
-        auth_url=server.token_url,
-        api_url="http://127.0.0.1:1/",
-        **kw,  # type: ignore[arg-type]
-    )
-
-
 def ok(body: dict[str, object]) -> Token:
     return parse_token_response(200, json.dumps(body).encode(), issued_at=1000.0)
 
@@ -141,7 +131,7 @@ def test_token_repr_does_not_show_the_value() -> None:
 
 def test_basic_auth_is_tried_first_and_learnt() -> None:
     with TokenServer(methods=("basic",)) as server:
-        token = request_token(creds_for(server), policy=FAST)
+        token = request_token(server.credentials(), policy=FAST)
         assert server.is_valid(token.value)
         assert [r["basic"] for r in server.requests] == [True]
         assert not server.requests[0]["form_secret"]
@@ -150,7 +140,7 @@ def test_basic_auth_is_tried_first_and_learnt() -> None:
 
 def test_form_only_server_falls_back_once_and_remembers() -> None:
     with TokenServer(methods=("post",)) as server:
-        creds = creds_for(server)
+        creds = server.credentials()
         assert server.is_valid(request_token(creds, policy=FAST).value)
         assert server.is_valid(request_token(creds, policy=FAST).value)
         # Basic once, then form fields; the second token goes straight to form fields.
@@ -164,7 +154,7 @@ def test_form_only_server_falls_back_once_and_remembers() -> None:
 
 def test_explicit_method_is_the_only_one_used() -> None:
     with TokenServer(methods=("basic",)) as server, pytest.raises(TokenError) as info:
-        request_token(creds_for(server, client_auth="post"), policy=FAST)
+        request_token(server.credentials(client_auth="post"), policy=FAST)
     assert info.value.status == 401
     assert [r["basic"] for r in server.requests] == [False]
 
@@ -191,7 +181,7 @@ def test_server_errors_are_retried_with_backoff(status: int) -> None:
     sleeps = Sleeps()
     with TokenServer() as server:
         server.script += [Reply(status, {"error": "temporarily_unavailable"})] * 2
-        token = request_token(creds_for(server), policy=FAST, sleep=sleeps)
+        token = request_token(server.credentials(), policy=FAST, sleep=sleeps)
         assert server.is_valid(token.value)
         assert len(server.requests) == 3
     assert len(sleeps.delays) == 2 and all(0 <= d <= 0.02 for d in sleeps.delays)
@@ -201,7 +191,7 @@ def test_429_honours_retry_after() -> None:
     sleeps = Sleeps()
     with TokenServer() as server:
         server.script.append(Reply(429, {"error": "slow_down"}, {"Retry-After": "7"}))
-        request_token(creds_for(server), policy=FAST, sleep=sleeps)
+        request_token(server.credentials(), policy=FAST, sleep=sleeps)
     assert sleeps.delays == [7.0]
 
 
@@ -210,7 +200,7 @@ def test_retry_after_is_capped() -> None:
     with TokenServer() as server:
         server.script.append(Reply(429, {}, {"Retry-After": "86400"}))
         request_token(
-            creds_for(server), policy=RetryPolicy(max_retry_after=5, total=100), sleep=sleeps
+            server.credentials(), policy=RetryPolicy(max_retry_after=5, total=100), sleep=sleeps
         )
     assert sleeps.delays == [5.0]
 
@@ -220,7 +210,7 @@ def test_retries_are_bounded_and_the_last_error_surfaces() -> None:
     with TokenServer() as server:
         server.script += [Reply(503, {})] * 10
         with pytest.raises(TokenError) as info:
-            request_token(creds_for(server), policy=FAST, sleep=sleeps)
+            request_token(server.credentials(), policy=FAST, sleep=sleeps)
         assert len(server.requests) == FAST.attempts
     assert info.value.status == 503 and info.value.retryable
 
@@ -229,7 +219,7 @@ def test_no_retry_on_other_client_errors() -> None:
     with TokenServer() as server:
         server.script.append(Reply(400, {"error": "invalid_grant"}))
         with pytest.raises(TokenError) as info:
-            request_token(creds_for(server), policy=FAST, sleep=Sleeps())
+            request_token(server.credentials(), policy=FAST, sleep=Sleeps())
         assert len(server.requests) == 1
     assert info.value.error == "invalid_grant" and "revoked" in str(info.value)
 
@@ -237,7 +227,7 @@ def test_no_retry_on_other_client_errors() -> None:
 def test_read_timeout_is_retried_then_succeeds() -> None:
     with TokenServer() as server:
         server.script.append(Reply(200, {"access_token": "late"}, delay=1.0))
-        token = request_token(creds_for(server), policy=FAST, sleep=Sleeps())
+        token = request_token(server.credentials(), policy=FAST, sleep=Sleeps())
         assert server.is_valid(token.value)
         assert len(server.requests) == 2
 
@@ -272,7 +262,7 @@ def test_total_time_bounds_the_retries() -> None:
         server.script += [Reply(429, {}, {"Retry-After": "20"})] * 10
         policy = RetryPolicy(attempts=10, max_retry_after=30, total=50)
         with pytest.raises(TokenError):
-            request_token(creds_for(server), policy=policy, clock=clock, sleep=sleep)
+            request_token(server.credentials(), policy=policy, clock=clock, sleep=sleep)
         assert len(server.requests) == 3  # 0, 20, 40; a wait to 60 would pass the bound
 
 
@@ -280,5 +270,5 @@ def test_a_redirecting_token_url_is_not_followed() -> None:
     with TokenServer() as server:
         server.script.append(Reply(302, b"", {"Location": "https://elsewhere.example/token"}))
         with pytest.raises(TokenError, match="redirects"):
-            request_token(creds_for(server), policy=FAST)
+            request_token(server.credentials(), policy=FAST)
         assert len(server.requests) == 1

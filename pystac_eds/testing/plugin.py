@@ -31,12 +31,7 @@ def eds_stac_server(eds_token_server: TokenServer) -> Iterator[StacServer]:
 @pytest.fixture
 def eds_credentials(eds_token_server: TokenServer, eds_stac_server: StacServer) -> Credentials:
     """Credentials for the two servers above."""
-    return Credentials(
-        client_id=eds_token_server.client_id,
-        client_secret=eds_token_server.client_secret,
-        auth_url=eds_token_server.token_url,
-        api_url=eds_stac_server.url,
-    )
+    return eds_token_server.credentials(eds_stac_server.url)
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from ..settings import Credentials
+
 Clock = Callable[[], float]
 
 
@@ -161,6 +163,17 @@ class TokenServer(_Server):
         """Every token value issued so far, revoked or not."""
         with self.lock:
             return list(self._issued)
+
+    def credentials(self, api_url: str = "http://127.0.0.1:9/", **overrides: Any) -> Credentials:
+        """:class:`~pystac_eds.Credentials` for a client of this server and ``api_url``;
+        ``overrides`` replace any field (``client_secret="wrong"``, ``client_auth="post"``)."""
+        values: dict[str, Any] = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "auth_url": self.token_url,
+            "api_url": api_url,
+        }
+        return Credentials(**{**values, **overrides})
 
     def settings(self, api_url: str) -> dict[str, str]:
         """The four EDS_* settings for a client of this server and ``api_url``."""
