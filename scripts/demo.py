@@ -48,11 +48,11 @@ def main() -> int:
         search = catalog.search(
             collections=[collection], datetime="2024-01-01/2025-12-31", max_items=10
         )
-        print(f"\n{'id':<52} {'datetime':<22} cloud %")
+        print(f"\n{'id':<52} {'datetime':<26} cloud %")
         for item in search.items():
             when = item.datetime.isoformat(timespec="seconds") if item.datetime else "-"
             cloud = item.properties.get("eo:cloud_cover", "-")
-            print(f"{item.id:<52} {when:<22} {cloud}")
+            print(f"{item.id:<52} {when:<26} {cloud}")
         elapsed = time.perf_counter() - started
         requests = TokenCache.default().token_requests
         print(f"\n{elapsed:.2f} s, {requests} token request(s)")
