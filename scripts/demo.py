@@ -21,12 +21,12 @@ from pystac_eds import CredentialsError, TokenCache
 def settings() -> Iterator[str]:
     """Yield where the settings come from; start the sandbox when there are none."""
     try:
-        pystac_eds.Credentials.resolve()
+        credentials = pystac_eds.Credentials.resolve()
     except CredentialsError as err:
         if "EDS_SECRET" not in err.missing:
             raise
     else:
-        yield "EDS (your EDS_* settings)"
+        yield f"{credentials.api_url} (your EDS_* settings)"
         return
     from pystac_eds.sandbox import Sandbox
 
