@@ -367,6 +367,11 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+def _no_answer(message: str, hint: str) -> _Retryable:
+    # No HTTP answer at all: always worth another attempt.
+    return _Retryable(TokenError(message, retryable=True, hint=hint))
+
+
 def _request_once(
     credentials: Credentials,
     method: str,
@@ -393,20 +398,14 @@ def _request_once(
             allow_redirects=False,  # a redirect would resend the secret elsewhere
         )
     except requests.Timeout as exc:
-        raise _Retryable(
-            TokenError(
-                f"The token URL {credentials.auth_url} did not answer in time.",
-                retryable=True,
-                hint="the token service is slow or unreachable; try again later.",
-            )
+        raise _no_answer(
+            f"The token URL {credentials.auth_url} did not answer in time.",
+            "the token service is slow or unreachable; try again later.",
         ) from exc
     except requests.ConnectionError as exc:
-        raise _Retryable(
-            TokenError(
-                f"Could not connect to the token URL {credentials.auth_url}.",
-                retryable=True,
-                hint="check EDS_AUTH_URL and your network connection.",
-            )
+        raise _no_answer(
+            f"Could not connect to the token URL {credentials.auth_url}.",
+            "check EDS_AUTH_URL and your network connection.",
         ) from exc
     except requests.RequestException as exc:
         raise TokenError(
