@@ -7,7 +7,6 @@ Heavy modules (requests, pystac_client) are imported inside functions so that
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +38,6 @@ class CLIError(Exception):
 # Every library message already leaves it out; this is a second line of defence for
 # messages we do not control (requests, pystac-client, the sandbox).
 _sensitive: set[str] = set()
-_BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
 
 
 def register_sensitive(value: str) -> None:
@@ -49,9 +47,11 @@ def register_sensitive(value: str) -> None:
 
 def redact(text: str) -> str:
     """``text`` without the secret or any bearer token."""
+    from ..redaction import redact as redact_bearers
+
     for value in sorted(_sensitive, key=len, reverse=True):
         text = text.replace(value, "***")
-    return _BEARER.sub(r"\1<redacted>", text)
+    return redact_bearers(text)
 
 
 def scrub(text: str) -> str:

@@ -219,7 +219,7 @@ def _check_token(creds: Credentials, report: Report) -> Token:
     try:
         token = request_token(creds, policy=policy)
     except TokenError as err:
-        message, fix = split_hint(err)
+        message, fix = err.message, err.hint
         if err.status is None:
             report.fail("token URL reachable", message, fix)
         report.ok(f"token URL reachable: {creds.auth_url} (HTTP {err.status})")
@@ -235,15 +235,6 @@ def _check_token(creds: Credentials, report: Report) -> Token:
     expires = datetime.fromtimestamp(token.expires_at, timezone.utc).strftime("%H:%M:%S UTC")
     report.ok(f"token valid for {_duration(token.lifetime)} (until {expires})")
     return token
-
-
-def split_hint(err: Exception) -> tuple[str, str | None]:
-    """A TokenError's message without its appended hint, and the hint."""
-    hint: str | None = getattr(err, "hint", None)
-    message = str(err)
-    if hint and message.endswith(f" Hint: {hint}"):
-        message = message[: -len(f" Hint: {hint}")]
-    return message, hint
 
 
 def _join(*parts: str | None) -> str | None:
