@@ -380,7 +380,7 @@ def test_ctrl_c_during_start_up(own_children: set[int]) -> None:
     assert len(lines) == 1 and "interrupted during start-up" in lines[0]
 
 
-def test_servers_exit_when_their_parent_is_killed(own_children: set[int]) -> None:
+def test_servers_exit_when_their_parent_is_killed(own_children: set[int], tmp_path: Path) -> None:
     need_extra()
     if not sys.platform.startswith("linux"):
         pytest.skip("parent-death signal is Linux only")
@@ -388,7 +388,11 @@ def test_servers_exit_when_their_parent_is_killed(own_children: set[int]) -> Non
         "import time, pystac_eds.sandbox as s; "
         "s.Sandbox().start(); print('up', flush=True); time.sleep(60)"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    # A SIGKILLed parent cannot remove its log folder: keep it in pytest's tmp_path.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "up"
     servers = descendants(proc.pid)
     assert len(servers) >= 3
