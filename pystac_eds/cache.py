@@ -151,36 +151,33 @@ class TokenCache:
         if token is not None and not token.needs_refresh(self.clock()):
             return token
         if self.store is None:
-            return self._fetch_into(credentials, entry, None, key)
-        shared = self._usable(entry, self.store.load(key, now=self.clock()))
+            return self._fetch_into(credentials, key, entry)
+        shared = self._adopt_shared(self.store, key, entry)
         if shared is not None:
-            entry.token = shared
             return shared
         with self.store.lock(key):
             # Another process may have refreshed while we waited for its lock.
-            shared = self._usable(entry, self.store.load(key, now=self.clock()))
-            if shared is not None:
-                entry.token = shared
-                return shared
-            return self._fetch_into(credentials, entry, self.store, key)
+            shared = self._adopt_shared(self.store, key, entry)
+            return shared or self._fetch_into(credentials, key, entry)
 
-    def _usable(self, entry: _Entry, token: Token | None) -> Token | None:
-        # A token on disk is no use if it is about to expire or if the API refused it.
+    def _adopt_shared(self, store: Store, key: str, entry: _Entry) -> Token | None:
+        """The token another process saved, if it is still good; it becomes ours."""
+        token = store.load(key, now=self.clock())
+        # No use if it is about to expire or if the API refused it.
         if token is None or token.needs_refresh(self.clock()) or token.value == entry.rejected:
             return None
+        entry.token = token
         return token
 
-    def _fetch_into(
-        self, credentials: Credentials, entry: _Entry, store: Store | None, key: str
-    ) -> Token:
+    def _fetch_into(self, credentials: Credentials, key: str, entry: _Entry) -> Token:
         # `get` runs this under the entry lock, so only one request per key is in flight.
         with self._count_lock:
             self.token_requests += 1
         token = self._fetch(credentials)
         log.debug("new token for key %s…, valid %.0fs", key[:8], token.lifetime)
         entry.token = token
-        if store is not None:
-            store.save(key, token)
+        if self.store is not None:
+            self.store.save(key, token)
         return token
 
     def invalidate(self, credentials: Credentials, rejected: str) -> bool:

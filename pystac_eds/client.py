@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any, Literal
 
 from pystac_client import Client
@@ -69,8 +70,6 @@ def _credentials(
     if credentials is None:
         return Credentials.resolve(env_file, api_url=url)
     if url is not None and url != credentials.api_url:
-        from dataclasses import replace
-
         return replace(credentials, api_url=url)
     return credentials
 
