@@ -2,16 +2,36 @@
 
 >>> import pystac_eds
 >>> catalog = pystac_eds.open()   # a pystac_client.Client
+
+The public names are imported on first use, so ``import pystac_eds`` (and the
+``pystac-eds token`` fast path) does not pay for ``requests`` or ``pystac_client``.
 """
 
-from .auth import EDSAuth
-from .cache import TokenCache
-from .client import open, stac_io
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import CredentialsError, EDSError, InsecureTransportError, TokenError
-from .settings import Credentials
-from .tokens import Token
+
+if TYPE_CHECKING:
+    from .auth import EDSAuth
+    from .cache import TokenCache
+    from .client import open, stac_io
+    from .settings import Credentials
+    from .tokens import Token
 
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it, imported when the name is first used.
+_LAZY = {
+    "Credentials": "settings",
+    "EDSAuth": "auth",
+    "TokenCache": "cache",
+    "Token": "tokens",
+    "open": "client",
+    "stac_io": "client",
+}
 
 __all__ = [
     "Credentials",
@@ -26,3 +46,16 @@ __all__ = [
     "open",
     "stac_io",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pystac_eds' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

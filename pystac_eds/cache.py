@@ -29,7 +29,8 @@ from typing import Protocol
 
 from .errors import TokenError
 from .settings import Credentials
-from .tokens import Clock, Token, request_token
+from .token_request import request_token
+from .tokens import Clock, Token
 
 log = logging.getLogger(__name__)
 

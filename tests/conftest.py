@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pystac_eds import tokens
+from pystac_eds import token_request
 from pystac_eds.cache import TokenCache
 
 # Before anything creates the process-wide cache: no disk store unless a test asks.
@@ -26,7 +26,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)  # no EDS.env or .env of the developer's is read
-    tokens._learnt_methods.clear()
+    token_request._learnt_methods.clear()
     TokenCache.default().clear()
     yield
-    tokens._learnt_methods.clear()
+    token_request._learnt_methods.clear()

@@ -40,7 +40,7 @@ import pystac_eds
 from pystac_eds import Credentials, EDSAuth, InsecureTransportError, Token, TokenCache, TokenError
 from pystac_eds.client import EDSStacApiIO
 from pystac_eds.testing import Reply, StacServer, TokenServer
-from pystac_eds.tokens import RetryPolicy, request_token
+from pystac_eds.token_request import RetryPolicy, request_token
 
 from .conftest import CANARY_SECRET
 

@@ -10,15 +10,8 @@ import pytest
 
 from pystac_eds import Credentials, TokenError
 from pystac_eds.testing import Reply, TokenServer
-from pystac_eds.tokens import (
-    DEFAULT_LIFETIME,
-    RetryPolicy,
-    Token,
-    jwt_expiry,
-    learnt_client_auth,
-    parse_token_response,
-    request_token,
-)
+from pystac_eds.token_request import RetryPolicy, learnt_client_auth, request_token
+from pystac_eds.tokens import DEFAULT_LIFETIME, Token, jwt_expiry, parse_token_response
 
 from .conftest import CANARY_SECRET
 

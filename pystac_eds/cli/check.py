@@ -211,7 +211,7 @@ _METHODS = {"basic": "HTTP Basic (client_secret_basic)", "post": "form fields (c
 
 def _check_token(creds: Credentials, report: Report) -> Token:
     from ..errors import TokenError
-    from ..tokens import RetryPolicy, learnt_client_auth, request_token
+    from ..token_request import RetryPolicy, learnt_client_auth, request_token
 
     # Fewer, shorter retries than the library's: a diagnosis should answer quickly.
     policy = RetryPolicy(attempts=2, timeout=(5.0, 15.0), total=20.0)
