@@ -1,0 +1,212 @@
+# %% [markdown]
+# # Quickstart: search the Earth Data Store from Python
+#
+# The EarthDaily Earth Data Store (EDS) is a STAC API, so
+# [pystac-client](https://pystac-client.readthedocs.io) can search it. What EDS adds is
+# authentication: every request needs a bearer token from an OAuth2 token endpoint, and each
+# token expires after about an hour. `pystac-eds` takes care of that, so you write the same
+# code you would write for any STAC API.
+#
+# In this notebook you will:
+#
+# 1. see where your settings come from,
+# 2. open the catalog and browse its collections,
+# 3. search for Sentinel-2 scenes over farmland in western Kenya,
+# 4. look at the results as a table, then as two plots.
+
+# %% [markdown]
+# ## 1. Settings: environment variables or an `EDS.env` file
+#
+# Four settings describe an EDS account: `EDS_SECRET`, `EDS_CLIENT_ID`, `EDS_AUTH_URL` and
+# `EDS_API_URL`. Only the secret is required; the defaults fit the new EDS login flow. They
+# come from, first match wins: arguments you pass in code, environment variables, an env
+# file (the `EDS.env` you download from the EDS console, next to your notebook), defaults.
+# For the new login flow that file needs one line, `EDS_SECRET=<your API token>`.
+#
+# > **No EDS account, or offline?** In a terminal, in this folder:
+# > `pip install 'pystac-eds[sandbox]'`, then `pystac-eds sandbox > EDS.env` and leave it
+# > running. It starts a local EDS look-alike and writes its settings to `EDS.env`, which
+# > this notebook then picks up.
+#
+# Keeping the secret out of your cells means it never ends up in a saved notebook, a
+# screenshot or a git commit. `Credentials.resolve()` gathers the settings the way
+# `pystac_eds.open()` will, and `.sources` says where each one came from: when a search
+# returns the wrong data or a `401`, look here first (an old `EDS_SECRET` exported in your
+# shell wins over a fresh `EDS.env`).
+
+# %%
+import pystac_eds
+
+creds = pystac_eds.Credentials.resolve()
+print(creds)  # the secret is masked: only its last 4 characters are shown
+for name, source in creds.sources.items():
+    print(f"{name:>14} from {source}")
+
+# %% [markdown]
+# ## 2. Open the catalog
+#
+# `pystac_eds.open()` returns a plain `pystac_client.Client`. Everything you know from
+# pystac-client still works. The difference is that its HTTP session carries an `EDSAuth`,
+# which fetches a token when one is first needed, shares it with every other client in the
+# process, and replaces it before it expires.
+#
+# Opening the catalog reads its landing page, and that first request fetches the first token.
+
+# %%
+catalog = pystac_eds.open()
+print(catalog.title or catalog.id)
+
+# %% [markdown]
+# ## 3. Browse the collections
+#
+# A collection groups items from one source. Its extent tells you where and when it has data.
+# Checking that before you search saves you from searches that come back empty.
+
+# %%
+import pandas as pd
+
+collections = pd.DataFrame(
+    {
+        "id": c.id,
+        "title": c.title,
+        "from": c.extent.temporal.intervals[0][0],
+        "to": c.extent.temporal.intervals[0][1],
+    }
+    for c in catalog.get_collections()
+)
+collections
+
+# %% [markdown]
+# ## 4. Search
+#
+# A search names collections, an area (`bbox`: west, south, east, north in degrees) and a time
+# range. `max_items` caps how many items come back. Results arrive in pages, one request per
+# page, and every request carries a valid token. On a long search pystac-eds replaces that
+# token before it expires (see `02-long-running.ipynb`).
+
+# %%
+BBOX = [34.0, -1.0, 36.0, 1.0]  # farmland around Kisumu and Lake Victoria, western Kenya
+
+search = catalog.search(
+    collections=["sentinel-2-l2a"],
+    bbox=BBOX,
+    datetime="2023-01-01/2024-12-31",
+    max_items=200,
+)
+items = search.item_collection()
+print(f"{len(items)} items")
+
+# %% [markdown]
+# ## 5. The items as a table
+#
+# Each item is a GeoJSON feature with a `properties` dictionary. A pandas table of the
+# properties you care about is the quickest way to get an overview, and to filter, sort and
+# group without asking the API again.
+
+# %%
+df = (
+    pd.DataFrame(
+        {
+            "id": item.id,
+            "datetime": item.datetime,
+            "eo:cloud_cover": item.properties.get("eo:cloud_cover"),
+            "platform": item.properties.get("platform"),
+        }
+        for item in items
+    )
+    .sort_values("datetime")
+    .reset_index(drop=True)
+)
+df.head(10)
+
+# %%
+clear = df[df["eo:cloud_cover"] < 20]
+print(f"{len(clear)} of {len(df)} scenes are less than 20% cloudy")
+df.groupby("platform")["eo:cloud_cover"].describe().round(1)
+
+# %% [markdown]
+# ## 6. Cloud cover over time
+#
+# A table of dates is hard to read. A scatter plot shows straight away when the clear
+# scenes are, and whether both satellites cover the area.
+
+# %%
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(9, 3.5))
+for platform, rows in df.groupby("platform"):
+    ax.scatter(rows["datetime"], rows["eo:cloud_cover"], label=platform, s=25)
+ax.axhline(20, color="grey", linestyle="--", linewidth=1)
+ax.set_ylabel("cloud cover (%)")
+ax.set_title("Sentinel-2 scenes over western Kenya")
+ax.legend()
+fig.autofmt_xdate()
+plt.show()
+
+# %% [markdown]
+# ## 7. Footprints on a map
+#
+# Each item's `geometry` is its footprint in longitude/latitude. matplotlib's
+# `PolyCollection` draws the outlines, coloured by cloud cover; the dashed box is the search
+# area (footprints only need to touch it, so some reach outside). For context,
+# [basemap](https://matplotlib.org/basemap/) draws coastlines, lake shores and country
+# borders from data installed with it, so the map needs no download and no web tiles.
+
+# %%
+from typing import Any
+
+from matplotlib.collections import PolyCollection
+from matplotlib.patches import Rectangle
+from mpl_toolkits.basemap import Basemap
+
+
+def outer_rings(geometry: dict[str, Any]) -> list[list[list[float]]]:
+    """The outer ring of each polygon of a GeoJSON Polygon or MultiPolygon."""
+    if geometry["type"] == "Polygon":
+        return [geometry["coordinates"][0]]
+    if geometry["type"] == "MultiPolygon":
+        return [polygon[0] for polygon in geometry["coordinates"]]
+    return []
+
+
+rings, cloud = [], []
+for item in items:
+    for ring in outer_rings(item.geometry or {"type": None}):
+        rings.append(ring)
+        cloud.append(item.properties.get("eo:cloud_cover", 0))
+
+fig, ax = plt.subplots(figsize=(7, 6))
+footprints = PolyCollection(
+    rings, array=cloud, cmap="viridis_r", alpha=0.35, edgecolor="k", linewidth=0.4
+)
+ax.add_collection(footprints)
+west, south, east, north = BBOX
+ax.add_patch(Rectangle((west, south), east - west, north - south, fill=False, linestyle="--"))
+ax.autoscale_view()
+(lon_min, lon_max), (lat_min, lat_max) = ax.get_xlim(), ax.get_ylim()
+# "cyl": plain longitude/latitude axes, so the footprints above need no projection.
+land = Basemap(
+    projection="cyl", resolution="i", ax=ax,
+    llcrnrlon=lon_min, llcrnrlat=lat_min, urcrnrlon=lon_max, urcrnrlat=lat_max,
+)  # fmt: skip
+land.fillcontinents(color="#f3f1ea", lake_color="#cfe2f3", zorder=0)
+land.drawmapboundary(fill_color="#cfe2f3", zorder=-1)
+land.drawcoastlines(linewidth=0.6)  # with the shores of large lakes such as Lake Victoria
+land.drawcountries(linewidth=0.8, linestyle=":")
+ax.set_xlabel("longitude")
+ax.set_ylabel("latitude")
+fig.colorbar(footprints, ax=ax, label="cloud cover (%)", shrink=0.8)
+ax.set_title(f"{len(items)} footprints around Lake Victoria")
+plt.show()
+
+# %% [markdown]
+# ## Next
+#
+# - `02-long-running.ipynb`: searches that run longer than a token lives.
+# - `03-existing-code.ipynb`: adding pystac-eds to pystac-client code you already have, to any
+#   `requests` session, and the `pystac-eds` command line.
+# - `04-scale-out.ipynb`: parallel searches on dask workers.
+#
+# Asset links: by default EDS returns pre-signed asset URLs (`asset_access="presigned"`), so
+# odc-stac, stackstac and rasterio can read the pixels with no extra authentication. Use
+# `pystac_eds.open(asset_access="proxy")` for EDS proxy URLs, or `"raw"` for the stored hrefs.
