@@ -193,6 +193,8 @@ land.fillcontinents(color="#f3f1ea", lake_color="#cfe2f3", zorder=0)
 land.drawmapboundary(fill_color="#cfe2f3", zorder=-1)
 land.drawcoastlines(linewidth=0.6)  # with the shores of large lakes such as Lake Victoria
 land.drawcountries(linewidth=0.8, linestyle=":")
+land.drawparallels(range(-5, 6), labels=[True, False, False, False], linewidth=0)  # degrees
+land.drawmeridians(range(30, 41), labels=[False, False, False, True], linewidth=0)
 ax.set_xlabel("longitude")
 ax.set_ylabel("latitude")
 fig.colorbar(footprints, ax=ax, label="cloud cover (%)", shrink=0.8)

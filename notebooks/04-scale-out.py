@@ -111,9 +111,10 @@ df.head()
 # %% [markdown]
 # Which one wins depends on where the time goes. A search spends most of its time waiting
 # for the API. Against the offline sandbox on this machine that wait is a few milliseconds,
-# about what dask spends sending a task to a worker and its result back, so the two times
-# come out close. Against EDS each page is a round trip over the internet, and the workers'
-# four threads wait for four searches at once: the more searches and the farther the API,
+# less than what dask spends shipping the catalog, sending each task to a worker and its
+# result back, and fetching each worker's first token: here the serial loop is usually as
+# fast or faster. Against EDS each page is a round trip over the internet, and the workers' four
+# threads wait for four searches at once: the more searches and the farther the API,
 # the larger the gain. Both ways find the same items.
 
 # %% [markdown]
