@@ -185,10 +185,8 @@ ax.add_patch(Rectangle((west, south), east - west, north - south, fill=False, li
 ax.autoscale_view()
 (lon_min, lon_max), (lat_min, lat_max) = ax.get_xlim(), ax.get_ylim()
 # "cyl": plain longitude/latitude axes, so the footprints above need no projection.
-land = Basemap(
-    projection="cyl", resolution="i", ax=ax,
-    llcrnrlon=lon_min, llcrnrlat=lat_min, urcrnrlon=lon_max, urcrnrlat=lat_max,
-)  # fmt: skip
+corners = dict(llcrnrlon=lon_min, llcrnrlat=lat_min, urcrnrlon=lon_max, urcrnrlat=lat_max)
+land = Basemap(projection="cyl", resolution="i", ax=ax, **corners)
 land.fillcontinents(color="#f3f1ea", lake_color="#cfe2f3", zorder=0)
 land.drawmapboundary(fill_color="#cfe2f3", zorder=-1)
 land.drawcoastlines(linewidth=0.6)  # with the shores of large lakes such as Lake Victoria
