@@ -5,6 +5,7 @@
   from the last ``pytest -m notebooks`` run that kept them (``PYSTAC_EDS_EXECUTED_NOTEBOOKS``,
   default ``build/notebooks``, as ``scripts/test`` does), else the committed one without
   outputs.
+- The API reference: Sphinx roles in docstrings shown as plain code.
 - ``reference/cli.md``: ``pystac-eds --help`` and each command's ``--help``, for every
   command ``pystac_eds.cli.build_parser()`` declares, run as a user would run them.
 """
@@ -72,6 +73,15 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         )
     files.append(File.generated(config, "reference/cli.md", content=cli_reference()))
     return files
+
+
+# The docstrings use Sphinx roles (:class:`X`), which Markdown shows as ":class:" + code.
+SPHINX_ROLE = re.compile(r":(?:class|meth|func|attr|mod|exc|data|obj):(?=<code)")
+
+
+def on_page_content(html: str, **_: object) -> str:
+    """Drop the Sphinx role prefixes the API reference would otherwise show."""
+    return SPHINX_ROLE.sub("", html)
 
 
 def _commands() -> list[str]:

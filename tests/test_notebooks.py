@@ -189,7 +189,8 @@ def test_01_quickstart(
     nb = execute("01-quickstart.ipynb", eds_sandbox.settings, kernel_dir, tmp_path, monkeypatch)
     output = _all_output(nb)
     assert "sentinel-2-l2a" in output
-    assert re.search(r"\b46 items\b", output)  # the sandbox's scenes over western Kenya
+    found = re.search(r"^(\d+) items$", output, re.MULTILINE)  # scenes over western Kenya
+    assert found is not None and 0 < int(found.group(1)) <= 200  # max_items=200
     assert "client_secret from environment EDS_SECRET" in output  # where settings came from
     assert _images(nb) >= 2  # cloud cover over time, footprints (on a basemap)
 
@@ -222,7 +223,8 @@ def test_03_existing_code(
     output = _all_output(nb)
     assert "Sentinel-2 Level-2A" in output  # `pystac-eds collections`
     assert "[ ok ]" in output  # `pystac-eds check`
-    assert re.search(r"\b29 items saved by the command line\b", output)
+    saved = re.search(r"\b(\d+) items saved by the command line\b", output)
+    assert saved is not None and 0 < int(saved.group(1)) <= 50  # --max-items 50
     assert "the API itself:     True" in output
     assert "some other server:  False" in output
 
@@ -235,8 +237,10 @@ def test_04_scale_out(
     pytest.importorskip("dask.distributed")
     nb = execute("04-scale-out.ipynb", eds_sandbox.settings, kernel_dir, tmp_path, monkeypatch)
     output = _all_output(nb)
-    assert "72 searches one after the other: 88 items" in output
-    assert "72 searches on 2 worker processes: 88 items" in output
+    serial = re.search(r"72 searches one after the other: (\d+) items", output)
+    on_dask = re.search(r"72 searches on 2 worker processes: (\d+) items", output)
+    assert serial is not None and on_dask is not None
+    assert int(serial.group(1)) == int(on_dask.group(1)) > 0  # the same items either way
     # Disk cache off: one token in the kernel and one per worker, for 72 searches.
     assert "in all: 3" in output
 
