@@ -191,8 +191,9 @@ land.fillcontinents(color="#f3f1ea", lake_color="#cfe2f3", zorder=0)
 land.drawmapboundary(fill_color="#cfe2f3", zorder=-1)
 land.drawcoastlines(linewidth=0.6)  # with the shores of large lakes such as Lake Victoria
 land.drawcountries(linewidth=0.8, linestyle=":")
-land.drawparallels(range(-5, 6), labels=[True, False, False, False], linewidth=0)  # degrees
-land.drawmeridians(range(30, 41), labels=[False, False, False, True], linewidth=0)
+grid = dict(linewidth=0.3, color="0.6", dashes=[1, 2])  # a 1-degree grid, labelled
+land.drawparallels(range(-5, 6), labels=[True, False, False, False], **grid)
+land.drawmeridians(range(30, 41), labels=[False, False, False, True], **grid)
 ax.set_xlabel("longitude")
 ax.set_ylabel("latitude")
 fig.colorbar(footprints, ax=ax, label="cloud cover (%)", shrink=0.8)

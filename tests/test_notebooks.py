@@ -9,7 +9,7 @@ with the sandbox's EDS_* settings in its environment and the disk token cache of
 as a user would run it after ``pystac-eds sandbox > EDS.env`` (``02-long-running`` starts
 its own sandbox). They need the ``[notebooks]`` and ``[sandbox]`` extras; skipped without
 them. With ``PYSTAC_EDS_EXECUTED_NOTEBOOKS=DIR`` each executed notebook is also written to
-DIR, with its outputs: the documentation site renders those.
+DIR (relative to the repository), with its outputs: the documentation site renders those.
 """
 
 from __future__ import annotations
@@ -170,14 +170,23 @@ def execute(
         resources={"metadata": {"path": str(workdir)}},  # no EDS.env there: env only
     )
     client.execute()  # raises CellExecutionError, with the cell and traceback, on error
+    errors = [
+        f"{output.get('ename')}: {output.get('evalue')}"
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]  # e.g. a plot that fails to render: shown as an error, yet execution goes on
+    assert not errors, f"{name} shows errors: {errors}"
     output = _all_output(nb)
     assert settings["EDS_SECRET"] not in output, f"{name} printed the secret"
     assert not re.search(r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}", output), f"{name} printed a JWT"
     assert "pystac-eds: error" not in output
     keep = os.environ.get("PYSTAC_EDS_EXECUTED_NOTEBOOKS")
     if keep:  # for the documentation site: the tutorials with the outputs of this run
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, Path(keep) / name)
+        folder = ROOT / keep  # a relative path is from the repository (tests run elsewhere)
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, folder / name)
     return nb
 
 
