@@ -194,8 +194,6 @@ land.drawcountries(linewidth=0.8, linestyle=":")
 grid = dict(linewidth=0.3, color="0.6", dashes=[1, 2])  # a 1-degree grid, labelled
 land.drawparallels(range(-5, 6), labels=[True, False, False, False], **grid)
 land.drawmeridians(range(30, 41), labels=[False, False, False, True], **grid)
-ax.set_xlabel("longitude")
-ax.set_ylabel("latitude")
 fig.colorbar(footprints, ax=ax, label="cloud cover (%)", shrink=0.8)
 ax.set_title(f"{len(items)} footprints around Lake Victoria")
 plt.show()
