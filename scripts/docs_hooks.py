@@ -5,6 +5,7 @@
   from the last ``pytest -m notebooks`` run that kept them (``PYSTAC_EDS_EXECUTED_NOTEBOOKS``,
   default ``build/notebooks``, as ``scripts/test`` does), else the committed one without
   outputs.
+- ``{{ include PATH }}`` lines: that repository file (``benchmarks/results.md``).
 - The API reference: Sphinx roles in docstrings shown as plain code.
 - ``reference/cli.md``: ``pystac-eds --help`` and each command's ``--help``, for every
   command ``pystac_eds.cli.build_parser()`` declares, run as a user would run them.
@@ -77,6 +78,21 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 
 # The docstrings use Sphinx roles (:class:`X`), which Markdown shows as ":class:" + code.
 SPHINX_ROLE = re.compile(r":(?:class|meth|func|attr|mod|exc|data|obj):(?=<code)")
+
+
+# `{{ include benchmarks/results.md }}` on a page: that file as it is in the repository.
+INCLUDE = re.compile(r"^\{\{ include (\S+) \}\}$", re.MULTILINE)
+
+
+def on_page_markdown(markdown: str, **_: object) -> str:
+    return INCLUDE.sub(lambda match: _included(match.group(1)), markdown)
+
+
+def _included(relative: str) -> str:
+    """A repository file's markdown, with the blank line Python-Markdown needs (and GitHub
+    does not) before a list that follows a paragraph."""
+    text = (ROOT / relative).read_text(encoding="utf-8")
+    return re.sub(r"^([^\s`|#-].*)\n(- )", r"\1\n\n\2", text, flags=re.MULTILINE)
 
 
 def on_page_content(html: str, **_: object) -> str:
