@@ -3,8 +3,8 @@
 - Tutorials: every ``notebooks/NN-name.py`` becomes ``tutorials/NN-name.ipynb`` in the
   site and an entry under "Tutorials" in the nav. The notebook comes, with its outputs,
   from the last ``pytest -m notebooks`` run that kept them (``PYSTAC_EDS_EXECUTED_NOTEBOOKS``,
-  default ``build/notebooks``, as ``scripts/test`` does), else the committed one without
-  outputs.
+  default ``build/notebooks``, as ``scripts/test`` does) if its cells are still the
+  committed ones, else the committed one without outputs.
 - ``{{ include PATH }}`` lines: that repository file (``benchmarks/results.md``).
 - The API reference: Sphinx roles in docstrings shown as plain code.
 - ``reference/cli.md``: ``pystac-eds --help`` and each command's ``--help``, for every
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -28,7 +29,8 @@ from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-EXECUTED = Path(os.environ.get("PYSTAC_EDS_EXECUTED_NOTEBOOKS") or ROOT / "build" / "notebooks")
+# A relative path is from the repository, as in tests/test_notebooks.py.
+EXECUTED = ROOT / (os.environ.get("PYSTAC_EDS_EXECUTED_NOTEBOOKS") or "build/notebooks")
 HELP_COLUMNS = "88"  # argparse wraps to $COLUMNS: fixed, so the page is the same everywhere
 log = logging.getLogger("mkdocs.hooks.pystac_eds")
 
@@ -60,7 +62,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     (staged / "tutorials").mkdir(parents=True)
     for source in tutorial_sources():
         notebook = EXECUTED / f"{source.stem}.ipynb"
-        if not notebook.exists():
+        if not _same_cells(notebook, source.with_suffix(".ipynb")):
             log.info("tutorial %s without outputs (run pytest -m notebooks)", source.stem)
             notebook = source.with_suffix(".ipynb")
         shutil.copyfile(notebook, staged / "tutorials" / notebook.name)
@@ -74,6 +76,18 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         )
     files.append(File.generated(config, "reference/cli.md", content=cli_reference()))
     return files
+
+
+def _same_cells(executed: Path, committed: Path) -> bool:
+    """Whether ``executed`` exists and ran the cells ``committed`` holds now (not stale)."""
+    if not executed.exists():
+        return False
+
+    def sources(path: Path) -> list[str]:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        return ["".join(cell["source"]) for cell in cells]
+
+    return sources(executed) == sources(committed)
 
 
 # The docstrings use Sphinx roles (:class:`X`), which Markdown shows as ":class:" + code.
