@@ -139,12 +139,17 @@ def parse_token_response(
     )
 
 
-#: Lifetimes outside (0, this) are nonsense, whatever the token endpoint says.
+#: Lifetimes under this are unusable: a token valid for less than a second (``1e-9``,
+#: ``"1e-3"``, or one whose expiry rounds to the time it was issued) would be refetched
+#: before every API call. They are treated like a missing value: assume an hour and let
+#: the 401 path correct us if the token really dies sooner.
+MIN_LIFETIME = 1.0
+#: Lifetimes of this or more are nonsense, whatever the token endpoint says.
 _MAX_LIFETIME = 10 * 365 * 86400.0
 
 
 def _plausible(lifetime: float) -> bool:
-    return 0 < lifetime < _MAX_LIFETIME  # also False for NaN
+    return MIN_LIFETIME <= lifetime < _MAX_LIFETIME  # also False for NaN
 
 
 def _expiry(data: Mapping[str, Any], value: str, issued_at: float) -> float:
@@ -157,7 +162,9 @@ def _expiry(data: Mapping[str, Any], value: str, issued_at: float) -> float:
             lifetime = float(raw)
         except ValueError:
             lifetime = None
-    if lifetime is not None and _plausible(lifetime):
+    # Compared as a difference of absolute times: at epoch magnitudes a tiny lifetime
+    # added to issued_at can round away to nothing.
+    if lifetime is not None and _plausible(issued_at + lifetime - issued_at):
         return issued_at + lifetime
     exp = jwt_expiry(value)
     # An `exp` already past means the issuer's clock is behind ours: trusting it would

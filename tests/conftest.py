@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from pystac_eds import token_request
 from pystac_eds.cache import TokenCache
@@ -16,6 +17,16 @@ from pystac_eds.cache import TokenCache
 os.environ["EDS_TOKEN_CACHE"] = "off"
 
 CANARY_SECRET = "canary-SECRET-7f3a9c1e5b2d4f60"
+
+# Property tests in CI must not pass or fail by luck: the "ci" profile derives every example
+# from the test itself (the same examples on every run and machine). Locally the default
+# profile keeps exploring new random examples and prints the seed/blob of any failure so it
+# can be replayed. Select explicitly with `pytest --hypothesis-profile=ci`.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(
+    "ci" if os.environ.get("CI", "").lower() not in ("", "0", "false", "no") else "dev"
+)
 
 
 @pytest.fixture(autouse=True)

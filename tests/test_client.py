@@ -14,7 +14,7 @@ import pytest
 import requests
 
 import pystac_eds
-from pystac_eds import Credentials, EDSAuth, TokenCache, TokenError
+from pystac_eds import Credentials, EDSAuth, Token, TokenCache, TokenError
 from pystac_eds.testing import Reply, StacServer, TokenServer
 
 from .conftest import CANARY_SECRET
@@ -185,6 +185,37 @@ def test_allowed_hosts_do_get_the_token(
         not_allowed = session.get(f"http://127.0.0.1:{other.port}/collections", timeout=5)
     assert ok.status_code == 200
     assert not_allowed.status_code == 401  # another port: another origin, no token
+
+
+def test_allowed_hosts_get_the_token_over_https_only_except_loopback() -> None:
+    creds = Credentials(
+        client_id="id",
+        client_secret=CANARY_SECRET,
+        auth_url="https://auth.example.com/token",
+        api_url="https://api.example.com/stac",
+    )
+    now = time.time()
+    cache = TokenCache(fetch=lambda c: Token("eds-test-token-0123456789", now + 3600, now))
+    auth = EDSAuth(creds, cache=cache, allowed_hosts=["assets.example.com", "localhost"])
+
+    def stamped(url: str) -> bool:
+        return "Authorization" in auth(requests.Request("GET", url).prepare()).headers
+
+    assert stamped("https://assets.example.com/a.tif")
+    assert not stamped("http://assets.example.com/a.tif")  # allowed, but in clear text
+    assert stamped("http://localhost:8080/a.tif")  # loopback: nothing travels the network
+
+
+def test_no_resend_when_the_token_endpoint_hands_back_the_refused_token() -> None:
+    same = {"access_token": "eds-same-token-0123456789", "token_type": "Bearer"}
+    with TokenServer() as tokens, StacServer(tokens) as api:
+        tokens.script += [Reply(200, same), Reply(200, same)]  # never valid at the API
+        session = requests.Session()
+        session.auth = EDSAuth(tokens.credentials(api.url), cache=TokenCache())
+        response = session.get(api.url, timeout=5)
+    assert response.status_code == 401
+    assert len(tokens.requests) == 2  # the 401 did ask for a new token...
+    assert len(api.seen) == 1  # ...but resending the refused one again would be pointless
 
 
 def test_edsauth_on_a_plain_requests_session(

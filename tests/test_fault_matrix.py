@@ -316,6 +316,8 @@ LIFETIMES = [
     Lifetime("expires_in '1' (a string)", lifetime=1, extra={"expires_in": "1"}, max_tokens=3),
     Lifetime("expires_in 0 (unusable: assume 1 h)", extra={"expires_in": 0}, step=60),
     Lifetime("expires_in 'soon' (unusable: assume 1 h)", extra={"expires_in": "soon"}, step=60),
+    Lifetime("expires_in 1e-9 (under 1 s: assume 1 h)", extra={"expires_in": 1e-9}, step=60),
+    Lifetime("expires_in '1e-3' (under 1 s: assume 1 h)", extra={"expires_in": "1e-3"}, step=60),
     Lifetime("no expires_in, JWT exp", lifetime=None, jwt=True, step=60),
 ]
 

@@ -61,9 +61,18 @@ def test_missing_expires_in_and_not_a_jwt_assumes_an_hour() -> None:
     assert ok({"access_token": "opaque"}).expires_at == 1000.0 + DEFAULT_LIFETIME
 
 
-@pytest.mark.parametrize("bad", [0, -5, "soon", None, True, float("nan")])
+@pytest.mark.parametrize(
+    "bad", [0, -5, "soon", None, True, float("nan"), 1e-9, "1e-3", 0.999, 3.38e-243]
+)
 def test_unusable_expires_in_falls_back(bad: object) -> None:
+    # Under a second is unusable too: it would mean a token request before every call.
     assert ok({"access_token": "opaque", "expires_in": bad}).lifetime == DEFAULT_LIFETIME
+
+
+def test_one_second_is_the_shortest_lifetime_taken_as_given() -> None:
+    assert ok({"access_token": "opaque", "expires_in": 1}).lifetime == 1.0
+    assert ok({"access_token": jwt({"exp": 1000.5})}).lifetime == DEFAULT_LIFETIME
+    assert ok({"access_token": jwt({"exp": 1001})}).lifetime == 1.0
 
 
 def test_refresh_margin_is_capped_relative_to_lifetime() -> None:
