@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from pystac_eds import token_request
 from pystac_eds.cache import TokenCache
 
 # Before anything creates the process-wide cache: no disk store unless a test asks.
@@ -31,13 +30,19 @@ settings.load_profile(
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in ("EDS_CLIENT_ID", "EDS_SECRET", "EDS_AUTH_URL", "EDS_API_URL", "EDS_CLIENT_AUTH"):
+    for name in (
+        "EDS_CLIENT_ID",
+        "EDS_SECRET",
+        "EDS_AUTH_URL",
+        "EDS_API_URL",
+        "EDS_CLIENT_AUTH",
+        "EDS_SCOPE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("EDS_TOKEN_CACHE", "off")
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)  # no EDS.env or .env of the developer's is read
-    token_request._learnt_methods.clear()
-    TokenCache.default().clear()
+    TokenCache.default().clear()  # tokens and learnt client-auth methods
     yield
-    token_request._learnt_methods.clear()
+    TokenCache.default().clear()

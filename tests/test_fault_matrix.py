@@ -204,13 +204,14 @@ TOKEN_FAULTS = [
     TokenFault("302 to another host", _times(1, Reply(302, b"", {"Location": "https://x.test/t"})),
                recovers=False, status=302, hint="EDS_AUTH_URL"),
     # "auto" client auth: Basic is rejected, form fields are tried once, both rejected.
-    # Once Basic has worked, a later refresh goes straight to it: one request.
+    # Once Basic has worked, a later refresh starts with it, and still tries the other
+    # method once (what was learnt may be stale): never more than two requests.
     TokenFault("401 invalid_client",
                _times(2, Reply(401, {"error": "invalid_client", "error_description": "bad"})),
-               recovers=False, requests=(2, 1), status=401, error="invalid_client",
+               recovers=False, requests=(2, 2), status=401, error="invalid_client",
                hint="EDS_SECRET"),
     TokenFault("400 invalid_client", _times(2, Reply(400, {"error": "invalid_client"})),
-               recovers=False, requests=(2, 1), status=400, error="invalid_client",
+               recovers=False, requests=(2, 2), status=400, error="invalid_client",
                hint="EDS_SECRET"),
     TokenFault("400 invalid_grant", _times(1, Reply(400, {"error": "invalid_grant"})),
                recovers=False, status=400, error="invalid_grant", hint="revoked"),

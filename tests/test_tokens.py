@@ -5,12 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import socket
+from pathlib import Path
 
 import pytest
+import requests
+from requests.auth import HTTPBasicAuth
 
 from pystac_eds import Credentials, TokenError
+from pystac_eds.cache import TokenCache
+from pystac_eds.disk import DiskStore
+from pystac_eds.learnt import LearntMethods
 from pystac_eds.testing import Reply, TokenServer
-from pystac_eds.token_request import RetryPolicy, learnt_client_auth, request_token
+from pystac_eds.token_request import ClientBasicAuth, RetryPolicy, request_token
 from pystac_eds.tokens import DEFAULT_LIFETIME, Token, jwt_expiry, parse_token_response
 
 from .conftest import CANARY_SECRET
@@ -104,14 +110,42 @@ def test_non_bearer_token_type_is_refused() -> None:
         ok({"access_token": "x", "token_type": "mac"})
 
 
-def test_oauth_error_fields_and_hint_are_kept() -> None:
+@pytest.mark.parametrize(
+    ("token_url", "earthdaily"),
+    [
+        ("https://api.earthdaily.com/account_management/v1/authentication/api_tokens/exchange", 1),
+        ("https://auth.earthdaily.com/oauth2/token", 1),
+        ("https://login.example.com/oauth/token", 0),
+        ("https://earthdaily.com.example.net/token", 0),
+    ],
+)
+def test_oauth_error_fields_and_hint_are_kept(token_url: str, earthdaily: int) -> None:
     body = json.dumps({"error": "invalid_client", "error_description": "bad secret"}).encode()
     with pytest.raises(TokenError) as info:
-        parse_token_response(401, body, issued_at=0)
+        parse_token_response(401, body, issued_at=0, token_url=token_url)
     err = info.value
     assert (err.status, err.error, err.error_description) == (401, "invalid_client", "bad secret")
-    assert "EDS_SECRET" in str(err) and "EARTHDAILY_API_TOKEN" in str(err)
+    assert "EDS_SECRET" in str(err)
+    # EarthDaily's two login flows are news only to users of EarthDaily's token URLs.
+    assert ("EARTHDAILY_API_TOKEN" in str(err)) is bool(earthdaily)
     assert not err.retryable
+
+
+@pytest.mark.parametrize(
+    ("error", "fix"),
+    [
+        ("invalid_request", "EDS_CLIENT_AUTH=post"),
+        ("unsupported_grant_type", "client-credentials"),
+        ("unauthorized_client", "client-credentials grant"),
+        ("invalid_scope", "EDS_SCOPE"),
+    ],
+)
+def test_oauth_errors_other_than_a_wrong_secret_say_what_to_fix(error: str, fix: str) -> None:
+    body = json.dumps({"error": error}).encode()
+    with pytest.raises(TokenError) as info:
+        parse_token_response(400, body, issued_at=0, token_url="https://auth.earthdaily.com/t")
+    assert info.value.hint and fix in info.value.hint
+    assert "EDS_SECRET" not in str(info.value)  # not blamed on the secret
 
 
 @pytest.mark.parametrize(
@@ -132,26 +166,104 @@ def test_token_repr_does_not_show_the_value() -> None:
 
 
 def test_basic_auth_is_tried_first_and_learnt() -> None:
+    learnt = LearntMethods()
     with TokenServer(methods=("basic",)) as server:
-        token = request_token(server.credentials(), policy=FAST)
+        token = request_token(server.credentials(), policy=FAST, learnt=learnt)
         assert server.is_valid(token.value)
         assert [r["basic"] for r in server.requests] == [True]
         assert not server.requests[0]["form_secret"]
-        assert learnt_client_auth(server.token_url) == "basic"
+        assert learnt.get(server.credentials()) == "basic"
 
 
 def test_form_only_server_falls_back_once_and_remembers() -> None:
+    learnt = LearntMethods()
     with TokenServer(methods=("post",)) as server:
         creds = server.credentials()
-        assert server.is_valid(request_token(creds, policy=FAST).value)
-        assert server.is_valid(request_token(creds, policy=FAST).value)
+        assert server.is_valid(request_token(creds, policy=FAST, learnt=learnt).value)
+        assert server.is_valid(request_token(creds, policy=FAST, learnt=learnt).value)
         # Basic once, then form fields; the second token goes straight to form fields.
         assert [(r["basic"], r["form_secret"]) for r in server.requests] == [
             (True, False),
             (False, True),
             (False, True),
         ]
-        assert learnt_client_auth(server.token_url) == "post"
+        assert learnt.get(server.credentials()) == "post"
+
+
+def test_what_auto_learnt_survives_the_process_beside_the_disk_cache(tmp_path: Path) -> None:
+    # Each TokenCache on the folder stands for a new process (a CLI run, a kernel restart).
+    folder = tmp_path / "token-cache"
+    with TokenServer(methods=("post",), lifetime=3600) as server:
+        creds = server.credentials()
+        for _ in range(3):
+            cache = TokenCache(store=DiskStore(folder), policy=FAST)
+            cache.get(creds)
+            cache.store.clear()  # type: ignore[union-attr]  # force a token request each time
+        # Basic then form fields once; the next two processes go straight to form fields.
+        assert [r["basic"] for r in server.requests] == [True, False, False, False]
+    files = [p for p in folder.iterdir() if p.suffix == ".client-auth"]
+    assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
+    assert server.token_url not in files[0].read_text()
+
+
+def test_a_learnt_method_that_stops_working_falls_back_once() -> None:
+    learnt = LearntMethods()
+    with TokenServer(methods=("basic",)) as server:
+        learnt.remember(server.credentials(), "post")  # the server changed, say
+        token = request_token(server.credentials(), policy=FAST, learnt=learnt)
+        assert server.is_valid(token.value)
+        assert [r["basic"] for r in server.requests] == [False, True]
+    assert learnt.get(server.credentials()) == "basic"
+
+
+SPECIAL_SECRET = "Ab+c/d=e:f%g h~0123456789"
+
+
+def test_basic_credentials_are_form_urlencoded_before_base64() -> None:
+    # RFC 6749 2.3.1, what decoding servers (django-oauth-toolkit, oidc-provider) expect.
+    request = requests.Request("POST", "http://127.0.0.1/t").prepare()
+    ClientBasicAuth("my client", SPECIAL_SECRET)(request)
+    sent = base64.b64decode(request.headers["Authorization"].removeprefix("Basic ")).decode()
+    assert sent == "my+client:Ab%2Bc%2Fd%3De%3Af%25g+h~0123456789"
+    # Plain ids and secrets go out byte for byte as requests' own Basic would send them.
+    ours = requests.Request("POST", "http://127.0.0.1/t").prepare()
+    theirs = requests.Request("POST", "http://127.0.0.1/t").prepare()
+    ClientBasicAuth("EARTHDAILY_API_TOKEN", "abc-DEF_0.9~z")(ours)
+    HTTPBasicAuth("EARTHDAILY_API_TOKEN", "abc-DEF_0.9~z")(theirs)
+    assert ours.headers["Authorization"] == theirs.headers["Authorization"]
+    assert SPECIAL_SECRET not in repr(ClientBasicAuth("id", SPECIAL_SECRET))
+
+
+def test_auto_reaches_a_server_that_does_not_decode_basic_in_two_requests() -> None:
+    # The test kit's token server compares Basic credentials undecoded (as EarthDaily's
+    # Python example assumes): encoded Basic fails for this secret, form fields work.
+    with TokenServer(client_secret=SPECIAL_SECRET) as server:
+        token = request_token(server.credentials(), policy=FAST, learnt=LearntMethods())
+        assert server.is_valid(token.value)
+        assert [r["basic"] for r in server.requests] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(400, "invalid_request"), (400, "unauthorized_client"), (400, None)]
+)
+def test_other_client_auth_rejections_also_fall_back_to_form_fields(
+    status: int, error: str | None
+) -> None:
+    with TokenServer() as server:
+        server.script.append(Reply(status, {"error": error} if error else {}))
+        token = request_token(server.credentials(), policy=FAST)
+        assert server.is_valid(token.value)
+        assert [r["basic"] for r in server.requests] == [True, False]
+
+
+@pytest.mark.parametrize("error", ["invalid_scope", "unsupported_grant_type", "invalid_grant"])
+def test_refusals_of_what_was_asked_do_not_try_another_method(error: str) -> None:
+    with TokenServer() as server:
+        server.script.append(Reply(400, {"error": error}))
+        with pytest.raises(TokenError) as info:
+            request_token(server.credentials(), policy=FAST)
+        assert len(server.requests) == 1
+    assert info.value.error == error and info.value.hint
 
 
 def test_explicit_method_is_the_only_one_used() -> None:
