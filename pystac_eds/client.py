@@ -17,6 +17,7 @@ from .auth import EDSAuth
 from .cache import TokenCache
 from .errors import CredentialsError, EDSError
 from .settings import Credentials
+from .user_agent import user_agent
 
 AssetAccess = Literal["presigned", "proxy", "raw"]
 
@@ -99,9 +100,13 @@ def stac_io(
             f"asset_access must be one of {', '.join(ASSET_ACCESS_HEADERS)}, got {asset_access!r}."
         )
     creds = _credentials(credentials, env_file, url)
-    auth = EDSAuth(creds, cache=cache, allowed_hosts=allowed_hosts)
+    # The asset-access header goes with the token, not on the session: a `next` link or
+    # an asset on another host does not get it.
+    auth = EDSAuth(
+        creds, cache=cache, allowed_hosts=allowed_hosts, headers=ASSET_ACCESS_HEADERS[asset_access]
+    )
     io = EDSStacApiIO(
-        headers={**ASSET_ACCESS_HEADERS[asset_access], **(headers or {})},
+        headers={"User-Agent": user_agent(), **(headers or {})},
         parameters=parameters,
         request_modifier=request_modifier,
         timeout=timeout,

@@ -173,6 +173,65 @@ def test_the_token_never_goes_to_another_host(
     assert other.seen, "the next link was followed"
     assert all("Authorization" not in headers for _, _, headers in other.seen)
     assert all("Authorization" in headers for _, _, headers in eds_stac_server.seen)
+    # Nor the asset-access header: it travels with the token, not on the session.
+    assert all("X-Signed-Asset-Urls" not in headers for _, _, headers in other.seen)
+    assert all(h["X-Signed-Asset-Urls"] == "True" for _, _, h in eds_stac_server.seen)
+
+
+def test_api_requests_say_who_is_calling(
+    eds_env: dict[str, str], eds_stac_server: StacServer
+) -> None:
+    list(pystac_eds.open().get_collections())
+    agents = {headers["User-Agent"] for _, _, headers in eds_stac_server.seen}
+    assert agents == {
+        f"pystac-eds/{pystac_eds.__version__} pystac-client/{pystac_client.__version__} "
+        f"python-requests/{requests.__version__}"
+    }
+
+
+def test_a_callers_own_user_agent_wins(
+    eds_env: dict[str, str], eds_stac_server: StacServer
+) -> None:
+    list(pystac_eds.open(headers={"User-Agent": "my-app/1"}).get_collections())
+    assert {h["User-Agent"] for _, _, h in eds_stac_server.seen} == {"my-app/1"}
+
+
+def _set_authorization(request: requests.Request) -> None:
+    request.headers["Authorization"] = "Bearer pasted-by-the-caller"
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        {"headers": {"Authorization": "Bearer pasted-by-the-caller"}},
+        {"request_modifier": _set_authorization},
+    ],
+    ids=["headers", "request_modifier"],
+)
+def test_a_callers_authorization_header_is_replaced_with_one_warning_per_client(
+    how: dict[str, Any], eds_env: dict[str, str], eds_stac_server: StacServer
+) -> None:
+    with pytest.warns(UserWarning) as caught:
+        catalog = pystac_eds.open(**how)
+        assert len(list(catalog.search(collections=["sentinel-2-l2a"]).items())) == 95
+    replaced = [w for w in caught if "Authorization" in str(w.message)]
+    assert len(replaced) == 1  # 11 requests, one warning
+    message = str(replaced[0].message)
+    assert "headers=" in message and "request_modifier=" in message
+    assert "pasted-by-the-caller" not in message
+    # The auth won on every request: the API saw pystac-eds's token, never the pasted one.
+    assert all(
+        h["Authorization"] != "Bearer pasted-by-the-caller" for *_, h in eds_stac_server.seen
+    )
+    with pytest.warns(UserWarning, match="Authorization"):  # a new client warns again
+        pystac_eds.open(**how)
+
+
+def test_no_warning_without_a_callers_authorization_header(
+    eds_env: dict[str, str], recwarn: pytest.WarningsRecorder
+) -> None:
+    list(pystac_eds.open(headers={"X-Custom": "1"}).get_collections())
+    assert not [w for w in recwarn if "Authorization" in str(w.message)]
 
 
 def test_allowed_hosts_do_get_the_token(

@@ -24,6 +24,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 import requests
 
+import pystac_eds
 from pystac_eds import Credentials, EDSAuth, TokenCache, TokenError
 from pystac_eds.token_request import RetryPolicy
 
@@ -177,6 +178,7 @@ def dot_server() -> Iterator[Dot]:
                 "path": environ["PATH_INFO"],
                 "method": "basic" if basic else "post" if b"client_secret=" in body else None,
                 "scope": b"scope=" in body,
+                "agent": environ.get("HTTP_USER_AGENT", ""),
             }
         )
         environ["wsgi.input"] = io.BytesIO(body)
@@ -216,6 +218,10 @@ def test_auto_with_a_secret_full_of_special_characters_takes_one_request(dot: Do
     response = _session(auth).get(dot.api_url, timeout=10)
     assert response.status_code == 200 and response.json()["id"] == "dot-protected"
     assert dot.token_requests() == ["basic"]  # RFC-encoded Basic, accepted at once
+    # The token request says who is calling (operators read it).
+    (agent,) = [r["agent"] for r in dot.seen if r["path"] == "/o/token/"]
+    assert agent.startswith(f"pystac-eds/{pystac_eds.__version__} pystac-client/")
+    assert " python-requests/" in agent
 
 
 @pytest.mark.parametrize("method", ["basic", "post"])
