@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import pickle
 import threading
@@ -359,6 +360,19 @@ def test_client_open_arguments_pass_through(
     assert headers["X-Signed-Asset-Urls"] == "True"
     assert modified and signed
     assert catalog._stac_io.timeout == 7  # type: ignore[attr-defined]
+
+
+def test_open_takes_every_stac_io_option_with_the_same_default() -> None:
+    # open() forwards stac_io()'s keyword parameters by name: one missing from open(), or
+    # with another default, would silently drift.
+    opened = inspect.signature(pystac_eds.open).parameters
+    for name, param in inspect.signature(pystac_eds.stac_io).parameters.items():
+        if param.kind is inspect.Parameter.KEYWORD_ONLY:
+            assert name in opened, name
+            assert (opened[name].default, opened[name].annotation) == (
+                param.default,
+                param.annotation,
+            ), name
 
 
 def test_stac_io_for_existing_client_open_code(
