@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pystac_eds import Credentials, TokenCache, TokenError
+from pystac_eds import Credentials, DiskStore, TokenCache, TokenError
 from pystac_eds.cache import cache_key
-from pystac_eds.disk import DiskStore
 from pystac_eds.tokens import Token
 
 from .conftest import CANARY_SECRET
@@ -110,10 +109,13 @@ def test_short_lived_tokens_are_not_refreshed_on_every_call(clock: FakeClock) ->
     assert endpoint.calls == 3  # refreshed at 3.75 s and 7.5 s, not per call
 
 
-def test_lazy_nothing_is_requested_until_asked(clock: FakeClock) -> None:
+def test_peek_never_requests_a_token(clock: FakeClock) -> None:
     cache, endpoint = make(clock)
     assert cache.peek(CREDS) is None
-    assert endpoint.calls == 0
+    first = cache.get(CREDS)
+    clock.now += 7200  # expired: get() would fetch, peek() shows what is there
+    assert cache.peek(CREDS) is first
+    assert endpoint.calls == 1
 
 
 def test_same_credentials_share_one_token_different_ones_do_not(clock: FakeClock) -> None:

@@ -40,7 +40,7 @@ def test_open_from_environment_browses_and_searches(eds_env: dict[str, str]) -> 
     catalog = pystac_eds.open()
     assert isinstance(catalog, pystac_client.Client)
     assert {c.id for c in catalog.get_collections()} == {"sentinel-2-l2a", "landsat-c2l2-sr"}
-    assert catalog.get_collection("landsat-c2l2-sr").title == "Landsat C2L2 Sr"
+    assert catalog.get_collection("landsat-c2l2-sr").id == "landsat-c2l2-sr"
     assert ids(catalog.search(collections=["sentinel-2-l2a"]).items()) == ALL_S2
     assert len(catalog.search(collections=["landsat-c2l2-sr"], max_items=7).item_collection()) == 7
     assert len(list(catalog.get_collection("landsat-c2l2-sr").get_items())) == 30
@@ -360,6 +360,15 @@ def test_client_open_arguments_pass_through(
     assert headers["X-Signed-Asset-Urls"] == "True"
     assert modified and signed
     assert catalog._stac_io.timeout == 7  # type: ignore[attr-defined]
+
+
+def test_star_import_gives_the_public_names_but_not_a_shadowed_open() -> None:
+    names: dict[str, Any] = {}
+    exec("from pystac_eds import *", names)  # noqa: S102 - what a user's module would run
+    assert "open" not in names  # the builtin open() keeps working in that module
+    assert names["RetryPolicy"] is pystac_eds.RetryPolicy
+    assert names["DiskStore"] is pystac_eds.DiskStore
+    assert callable(pystac_eds.open)
 
 
 def test_open_takes_every_stac_io_option_with_the_same_default() -> None:

@@ -37,10 +37,18 @@ from requests.structures import CaseInsensitiveDict
 from urllib3 import Retry
 
 import pystac_eds
-from pystac_eds import Credentials, EDSAuth, InsecureTransportError, Token, TokenCache, TokenError
+from pystac_eds import (
+    Credentials,
+    EDSAuth,
+    InsecureTransportError,
+    RetryPolicy,
+    Token,
+    TokenCache,
+    TokenError,
+)
 from pystac_eds.client import EDSStacApiIO
 from pystac_eds.testing import Reply, StacServer, TokenServer
-from pystac_eds.token_request import RetryPolicy, request_token
+from pystac_eds.token_request import request_token
 
 from .conftest import CANARY_SECRET
 

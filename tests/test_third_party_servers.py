@@ -25,8 +25,7 @@ import pytest
 import requests
 
 import pystac_eds
-from pystac_eds import Credentials, EDSAuth, TokenCache, TokenError
-from pystac_eds.token_request import RetryPolicy
+from pystac_eds import Credentials, EDSAuth, RetryPolicy, TokenCache, TokenError
 
 from .conftest import CANARY_SECRET
 
