@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -204,6 +207,26 @@ def test_what_auto_learnt_survives_the_process_beside_the_disk_cache(tmp_path: P
     files = [p for p in folder.iterdir() if p.suffix == ".client-auth"]
     assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
     assert server.token_url not in files[0].read_text()
+
+
+def test_a_new_cli_run_does_not_pay_the_failed_attempt_again(tmp_path: Path) -> None:
+    folder = tmp_path / "token-cache"
+    with TokenServer(methods=("post",)) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EDS_")}
+        env.update(server.settings("http://127.0.0.1:9/"), EDS_TOKEN_CACHE=str(folder))
+        for _ in range(2):
+            run = subprocess.run(
+                [sys.executable, "-m", "pystac_eds.cli", "token"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert run.returncode == 0, run.stderr
+            for saved in folder.glob("*.json"):
+                saved.unlink()  # as if the token had expired: the next run needs a new one
+        assert [r["basic"] for r in server.requests] == [True, False, False]
 
 
 def test_a_learnt_method_that_stops_working_falls_back_once() -> None:
