@@ -123,6 +123,10 @@ class Credentials:
                     f"{name} must be a non-empty string ({ENV_NAMES[name]}).",
                     missing=(ENV_NAMES[name],),
                 )
+        if self.scope is not None and not isinstance(self.scope, str):
+            raise CredentialsError(
+                f"scope must be a string of scopes separated by spaces ({_SCOPE_ENV})."
+            )
         if self.client_auth not in ("auto", "basic", "post"):
             raise CredentialsError(
                 f"client_auth must be 'auto', 'basic' or 'post', got {self.client_auth!r}."
@@ -153,7 +157,7 @@ class Credentials:
         **overrides: str | None,
     ) -> Credentials:
         """Gather the settings: ``overrides`` (``client_id``, ``client_secret``, ``auth_url``,
-        ``api_url``, ``client_auth``) > environment > env file > defaults.
+        ``api_url``, ``client_auth``, ``scope``) > environment > env file > defaults.
 
         With no ``env_file``, ``EDS.env`` then ``.env`` in the working directory are read
         if present. Raises :class:`CredentialsError` naming what is missing and every

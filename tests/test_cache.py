@@ -9,6 +9,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,17 @@ def test_same_credentials_share_one_token_different_ones_do_not(clock: FakeClock
     assert cache.get(CREDS) is cache.get(twin)
     assert cache.get(other) is not cache.get(CREDS)
     assert endpoint.calls == 2
+
+
+def test_scope_comes_from_eds_scope_and_keys_its_own_token() -> None:
+    env = {"EDS_SECRET": CANARY_SECRET, "EDS_SCOPE": "stac:search"}
+    scoped = Credentials.resolve(environ=env)
+    assert scoped.scope == "stac:search"
+    assert Credentials.resolve(environ={"EDS_SECRET": CANARY_SECRET}).scope is None
+    # Another scope is another token; without one, keys are what they always were.
+    unscoped = Credentials(client_id="id", client_secret=CANARY_SECRET, auth_url=CREDS.auth_url)
+    assert cache_key(unscoped) == cache_key(CREDS)
+    assert cache_key(replace(CREDS, scope="stac:search")) != cache_key(CREDS)
 
 
 def test_cache_key_holds_no_secret() -> None:
