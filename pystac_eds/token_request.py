@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import quote_plus
+from urllib.parse import quote
 
 import requests
 from requests.auth import AuthBase
@@ -155,12 +155,14 @@ def _request_with_retries(
 
 class ClientBasicAuth(AuthBase):
     """HTTP Basic for an OAuth client (RFC 6749 §2.3.1): the id and the secret are
-    form-urlencoded *before* base64, so a secret with ``+``, ``%``, ``:`` or a space reaches
+    percent-encoded *before* base64, so a secret with ``+``, ``%``, ``:`` or a space reaches
     servers that decode it (as the RFC requires) intact. For ids and secrets made of
     letters, digits and ``-._~`` this is byte for byte what plain Basic sends."""
 
     def __init__(self, client_id: str, client_secret: str) -> None:
-        self._pair = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
+        # A space goes out as %20, not "+": decoders with unquote_plus (django-oauth-toolkit)
+        # and with plain unquote (Authlib) both read %20 back as a space.
+        self._pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         encoded = base64.b64encode(self._pair.encode("utf-8")).decode("ascii")

@@ -26,6 +26,7 @@ import requests
 
 import pystac_eds
 from pystac_eds import Credentials, EDSAuth, RetryPolicy, TokenCache, TokenError
+from pystac_eds.token_request import ClientBasicAuth
 
 from .conftest import CANARY_SECRET
 
@@ -254,6 +255,16 @@ def test_encoded_basic_is_what_a_decoding_server_needs_and_raw_basic_still_works
     raw = requests.post(dot.token_url, data=grant, auth=(special_id, SPECIAL_SECRET), timeout=10)
     assert raw.status_code == 401
     assert TokenCache(policy=FAST).get(dot.credentials(special_id, client_auth="basic"))
+
+
+def test_authlibs_basic_decoder_reads_our_encoding_back() -> None:
+    # Authlib (the sandbox's token server) decodes with unquote, DOT with unquote_plus:
+    # both must read back exactly what was encoded.
+    util = pytest.importorskip("authlib.oauth2.rfc6749.util")
+    request = requests.Request("POST", "http://127.0.0.1/t").prepare()
+    ClientBasicAuth("my client+1", SPECIAL_SECRET)(request)
+    decoded = util.extract_basic_authorization(request.headers)
+    assert decoded == ("my client+1", SPECIAL_SECRET)
 
 
 def test_a_wrong_secret_is_a_typed_error_blaming_the_secret_after_two_requests(

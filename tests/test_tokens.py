@@ -247,7 +247,7 @@ def test_basic_credentials_are_form_urlencoded_before_base64() -> None:
     request = requests.Request("POST", "http://127.0.0.1/t").prepare()
     ClientBasicAuth("my client", SPECIAL_SECRET)(request)
     sent = base64.b64decode(request.headers["Authorization"].removeprefix("Basic ")).decode()
-    assert sent == "my+client:Ab%2Bc%2Fd%3De%3Af%25g+h~0123456789"
+    assert sent == "my%20client:Ab%2Bc%2Fd%3De%3Af%25g%20h~0123456789"
     # Plain ids and secrets go out byte for byte as requests' own Basic would send them.
     ours = requests.Request("POST", "http://127.0.0.1/t").prepare()
     theirs = requests.Request("POST", "http://127.0.0.1/t").prepare()
