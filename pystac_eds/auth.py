@@ -116,11 +116,11 @@ class EDSAuth(AuthBase):
             return
         self._warned_authorization = True
         scheme, host, port = self._api_origin
+        where = host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
         warnings.warn(
             "pystac-eds replaces the Authorization header you set (in headers= or by a "
-            f"request_modifier=) with its own bearer token on requests to {scheme}://{host}:"
-            f"{port}; remove that header from headers= / request_modifier= to silence this "
-            "warning.",
+            f"request_modifier=) with its own bearer token on requests to {scheme}://{where}; "
+            "remove that header from headers= / request_modifier= to silence this warning.",
             UserWarning,
             stacklevel=2,
         )
