@@ -77,7 +77,8 @@ class TokenCache:
     tests; ``policy`` bounds the default token request's retries and timeouts (see
     :class:`~pystac_eds.RetryPolicy`); ``store`` adds a cross-process layer (see
     :class:`~pystac_eds.DiskStore`). ``learnt`` remembers which client authentication
-    method each token URL accepted (beside the store's tokens when it has a folder).
+    method the token URL accepted from each client (beside the store's tokens when it has
+    a folder).
     ``token_requests`` counts the token requests this cache made, which is what you watch
     to see single flight at work.
     """

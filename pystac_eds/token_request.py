@@ -85,12 +85,13 @@ def request_token(
 ) -> Token:
     """Ask the token endpoint for a new token, by the client-credentials grant.
 
-    The client authenticates with HTTP Basic (id and secret form-urlencoded first, as
-    RFC 6749 §2.3.1 says) or with form fields, never both in one request. With
-    ``credentials.client_auth == "auto"`` the method ``learnt`` remembers for these
-    credentials goes first (Basic when nothing is known); if the endpoint rejects the
-    client, the other method is tried once, so at most two requests are made (a stale
-    memory costs one request, never a lock-out). What worked is recorded in ``learnt``.
+    The client authenticates with HTTP Basic (id and secret percent-encoded first, as
+    RFC 6749 §2.3.1 says, see :class:`ClientBasicAuth`) or with form fields, never both
+    in one request. With ``credentials.client_auth == "auto"`` the method ``learnt``
+    remembers for these credentials goes first (Basic when nothing is known); if the
+    endpoint rejects the client, the other method is tried once, so at most two requests
+    are made (a stale memory costs one request, never a lock-out). What worked is
+    recorded in ``learnt``.
     """
     policy = policy or RetryPolicy()
 
