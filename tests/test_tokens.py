@@ -209,6 +209,42 @@ def test_what_auto_learnt_survives_the_process_beside_the_disk_cache(tmp_path: P
     assert server.token_url not in files[0].read_text()
 
 
+def _learnt_file(folder: Path) -> Path:
+    (path,) = folder.glob("*.client-auth")
+    return path
+
+
+def test_a_damaged_or_planted_learnt_file_means_nothing_learnt(tmp_path: Path) -> None:
+    folder = tmp_path / "token-cache"
+    creds = Credentials(client_id="id", client_secret=CANARY_SECRET, auth_url="https://a.example/t")
+    LearntMethods(folder).remember(creds, "post")
+    path = _learnt_file(folder)
+    assert LearntMethods(folder).get(creds) == "post"  # a new process reads it
+    for damaged in (b"", b"{", b'{"method": "both"}', b"[1]", b"\xff" * 5000):
+        path.write_bytes(damaged)
+        assert LearntMethods(folder).get(creds) is None
+    path.unlink()
+    target = tmp_path / "elsewhere.json"
+    target.write_text('{"version": 1, "method": "post"}')
+    path.symlink_to(target)  # a link where our file belongs is never followed
+    assert LearntMethods(folder).get(creds) is None
+    LearntMethods(folder).remember(creds, "basic")  # replaced, the link target untouched
+    assert not path.is_symlink() and LearntMethods(folder).get(creds) == "basic"
+    assert target.read_text() == '{"version": 1, "method": "post"}'
+
+
+def test_a_learnt_file_is_not_written_into_a_folder_others_can_read(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    creds = Credentials(client_id="id", client_secret=CANARY_SECRET, auth_url="https://a.example/t")
+    learnt = LearntMethods(folder)
+    learnt.remember(creds, "post")
+    assert learnt.get(creds) == "post"  # still known in memory
+    assert list(folder.iterdir()) == []
+    assert folder.stat().st_mode & 0o777 == 0o755  # and the user's folder is left as it was
+
+
 def test_a_new_cli_run_does_not_pay_the_failed_attempt_again(tmp_path: Path) -> None:
     folder = tmp_path / "token-cache"
     with TokenServer(methods=("post",)) as server:
