@@ -4,7 +4,7 @@ learnt afresh).
 
 A :class:`~pystac_eds.TokenCache` keeps one :class:`LearntMethods`. In memory it saves the
 failed first attempt for the rest of the process; with a folder (the disk token cache's)
-it also keeps one small file per token URL beside the token files, so a new process or
+it also keeps one small file per client beside the token files, so a new process or
 CLI run does not pay that attempt again either.
 
 The file holds no secret and not even the URL: it is named by a hash of that key and
@@ -119,11 +119,9 @@ def _write(path: Path, method: str) -> None:
         tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o600)
         try:
-            os.write(fd, json.dumps({"version": 1, "method": method}).encode("utf-8"))
-        finally:
-            os.close(fd)
-        try:
-            os.replace(tmp, path)
+            with os.fdopen(fd, "wb") as file:
+                file.write(json.dumps({"version": 1, "method": method}).encode("utf-8"))
+            os.replace(tmp, path)  # readers see the old file or the new one, never half
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
