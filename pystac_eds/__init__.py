@@ -17,8 +17,11 @@ from .errors import CredentialsError, EDSError, InsecureTransportError, TokenErr
 if TYPE_CHECKING:
     from .auth import EDSAuth
     from .cache import TokenCache
-    from .client import open, stac_io
+    from .client import open as open  # public, though not in __all__ (see there)
+    from .client import stac_io
+    from .disk import DiskStore
     from .settings import Credentials
+    from .token_request import RetryPolicy
     from .tokens import Token
 
 __version__ = "0.1.0"
@@ -29,21 +32,26 @@ _LAZY = {
     "EDSAuth": "auth",
     "TokenCache": "cache",
     "Token": "tokens",
+    "RetryPolicy": "token_request",
+    "DiskStore": "disk",
     "open": "client",
     "stac_io": "client",
 }
 
+# `open` is public (`pystac_eds.open()`) but left out of __all__: `from pystac_eds import *`
+# must not shadow the builtin open() in the importing module.
 __all__ = [
     "Credentials",
     "CredentialsError",
+    "DiskStore",
     "EDSAuth",
     "EDSError",
     "InsecureTransportError",
+    "RetryPolicy",
     "Token",
     "TokenCache",
     "TokenError",
     "__version__",
-    "open",
     "stac_io",
 ]
 

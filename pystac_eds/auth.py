@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -45,7 +46,9 @@ class EDSAuth(AuthBase):
 
     The token goes only to the origin of ``credentials.api_url`` and to the hosts in
     ``allowed_hosts`` (over https, or http on loopback), never elsewhere — not to a
-    ``next`` link or a redirect on another host. Tokens come from ``cache``, by default
+    ``next`` link or a redirect on another host; ``headers`` go with it, and only there.
+    An ``Authorization`` header already on a request it stamps is replaced (with a
+    warning, once per EDSAuth). Tokens come from ``cache``, by default
     the process-wide :meth:`TokenCache.default`, so every EDSAuth with the same
     credentials shares one token.
 
@@ -60,10 +63,15 @@ class EDSAuth(AuthBase):
         *,
         cache: TokenCache | None = None,
         allowed_hosts: Iterable[str] = (),
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.credentials = credentials if credentials is not None else Credentials.resolve()
         self._cache = cache
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        #: Headers sent with the token and only where it goes (the asset-access header:
+        #: other hosts have no use for it). A value the caller set on the request wins.
+        self.headers = dict(headers or {})
+        self._warned_authorization = False
         api = origin(self.credentials.api_url)
         assert api is not None  # Credentials validated api_url
         self._api_origin = api
@@ -93,9 +101,29 @@ class EDSAuth(AuthBase):
             _check_not_downgraded(url, self._api_origin)
             return request
         bearer = self.token()
+        if "Authorization" in request.headers:
+            self._warn_authorization_replaced()
         request.headers["Authorization"] = f"Bearer {bearer}"
+        for name, value in self.headers.items():
+            request.headers.setdefault(name, value)
         request.hooks["response"].append(self._on_response)
         return request
+
+    def _warn_authorization_replaced(self) -> None:
+        # requests' convention (and pystac-client's when given an auth): the auth wins. A
+        # header the caller set on purpose deserves to hear that, once per client.
+        if self._warned_authorization:
+            return
+        self._warned_authorization = True
+        scheme, host, port = self._api_origin
+        where = host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+        warnings.warn(
+            "pystac-eds replaces the Authorization header you set (in headers= or by a "
+            f"request_modifier=) with its own bearer token on requests to {scheme}://{where}; "
+            "remove that header from headers= / request_modifier= to silence this warning.",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         if response.is_redirect:

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .errors import TokenError
+from .learnt import LearntMethods
 from .settings import Credentials
-from .token_request import request_token
+from .token_request import RetryPolicy, request_token
 from .tokens import Clock, Token
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,10 @@ class Store(Protocol):
 
 def cache_key(credentials: Credentials) -> str:
     """Token URL + client id + a fingerprint of the secret; never the secret itself."""
-    material = "\0".join(
-        (credentials.auth_url, credentials.client_id, credentials.secret_fingerprint)
-    )
+    parts = [credentials.auth_url, credentials.client_id, credentials.secret_fingerprint]
+    if credentials.scope:  # another scope is another token; keys without one are unchanged
+        parts.append("scope=" + credentials.scope)
+    material = "\0".join(parts)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
@@ -72,8 +74,13 @@ class TokenCache:
     """A thread-safe cache of access tokens keyed by credentials.
 
     ``clock`` (wall-clock seconds) and ``fetch`` (the token request) are injectable for
-    tests; ``store`` adds a cross-process layer. ``token_requests`` counts the token
-    requests this cache made, which is what you watch to see single flight at work.
+    tests; ``policy`` bounds the default token request's retries and timeouts (see
+    :class:`~pystac_eds.RetryPolicy`); ``store`` adds a cross-process layer (see
+    :class:`~pystac_eds.DiskStore`). ``learnt`` remembers which client authentication
+    method the token URL accepted from each client (beside the store's tokens when it has
+    a folder).
+    ``token_requests`` counts the token requests this cache made, which is what you watch
+    to see single flight at work.
     """
 
     _default: TokenCache | None = None
@@ -85,15 +92,33 @@ class TokenCache:
         clock: Clock = time.time,
         fetch: Fetch | None = None,
         store: Store | None = None,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.clock = clock
-        self._fetch = fetch or (lambda credentials: request_token(credentials, clock=clock))
+        self._fetch = fetch or (
+            lambda credentials: request_token(
+                credentials, clock=clock, policy=policy, learnt=self.learnt
+            )
+        )
         self.store = store
         self._entries: dict[str, _Entry] = {}
         self._entries_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self.token_requests = 0
         _caches.add(self)
+
+    @property
+    def store(self) -> Store | None:
+        """The cross-process layer (``None``: this process only)."""
+        return self._store
+
+    @store.setter
+    def store(self, store: Store | None) -> None:
+        self._store = store
+        # What `client_auth="auto"` learnt lives beside the tokens, so a new process does
+        # not pay the failed first attempt again.
+        folder = getattr(store, "folder", None)
+        self.learnt = LearntMethods(folder if isinstance(folder, os.PathLike) else None)
 
     @classmethod
     def default(cls) -> TokenCache:
@@ -196,9 +221,11 @@ class TokenCache:
         return False
 
     def clear(self) -> None:
-        """Forget every in-memory token (the disk store is left alone)."""
+        """Forget every in-memory token and learnt client-auth method (the disk store is
+        left alone)."""
         with self._entries_lock:
             self._entries.clear()
+        self.learnt.forget()
 
 
 # A fork copies locks in whatever state other threads held them: a process pool forked
@@ -212,6 +239,7 @@ def _fresh_locks_after_fork() -> None:
     for cache in list(_caches):
         cache._entries_lock = threading.Lock()
         cache._count_lock = threading.Lock()
+        cache.learnt = LearntMethods(cache.learnt.folder)  # its lock may be held too
         for entry in cache._entries.values():
             entry.lock = threading.Lock()
 

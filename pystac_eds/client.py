@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -17,6 +18,7 @@ from .auth import EDSAuth
 from .cache import TokenCache
 from .errors import CredentialsError, EDSError
 from .settings import Credentials
+from .user_agent import user_agent
 
 AssetAccess = Literal["presigned", "proxy", "raw"]
 
@@ -99,9 +101,13 @@ def stac_io(
             f"asset_access must be one of {', '.join(ASSET_ACCESS_HEADERS)}, got {asset_access!r}."
         )
     creds = _credentials(credentials, env_file, url)
-    auth = EDSAuth(creds, cache=cache, allowed_hosts=allowed_hosts)
+    # The asset-access header goes with the token, not on the session: a `next` link or
+    # an asset on another host does not get it.
+    auth = EDSAuth(
+        creds, cache=cache, allowed_hosts=allowed_hosts, headers=ASSET_ACCESS_HEADERS[asset_access]
+    )
     io = EDSStacApiIO(
-        headers={**ASSET_ACCESS_HEADERS[asset_access], **(headers or {})},
+        headers={"User-Agent": user_agent(), **(headers or {})},
         parameters=parameters,
         request_modifier=request_modifier,
         timeout=timeout,
@@ -134,28 +140,25 @@ def open(
     ``.env``. Every other argument of ``pystac_client.Client.open`` works as there.
     The first request (reading the landing page) fetches the first token.
     """
-    io = stac_io(
-        url,
-        credentials=credentials,
-        env_file=env_file,
-        asset_access=asset_access,
-        headers=headers,
-        parameters=parameters,
-        request_modifier=request_modifier,
-        timeout=timeout,
-        max_retries=max_retries,
-        cache=cache,
-        allowed_hosts=allowed_hosts,
-    )
-    # Client.open re-applies headers, parameters, timeout and request_modifier to the io;
-    # pass the same values so nothing is lost.
+    given = locals()
+    io = stac_io(url, **{name: given[name] for name in _STAC_IO_OPTIONS})
+    # Client.open(stac_io=io) calls io.update(), which *replaces* the request modifier and
+    # the timeout (headers and parameters it merges): hand it the same two again.
     return Client.open(
         io.auth.credentials.api_url,
-        headers=headers,
-        parameters=parameters,
         modifier=modifier,
         request_modifier=request_modifier,
         stac_io=io,
         timeout=timeout,
         **kwargs,
     )
+
+
+#: The keyword parameters of :func:`stac_io`, which :func:`open` takes too and hands on
+#: unchanged: a parameter added to both signatures is forwarded with no other change
+#: (tests/test_client.py checks that the two signatures agree).
+_STAC_IO_OPTIONS = tuple(
+    name
+    for name, param in inspect.signature(stac_io).parameters.items()
+    if param.kind is inspect.Parameter.KEYWORD_ONLY
+)

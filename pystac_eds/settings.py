@@ -37,6 +37,8 @@ ENV_NAMES = {
     "api_url": "EDS_API_URL",
 }
 _CLIENT_AUTH_ENV = "EDS_CLIENT_AUTH"
+#: Optional OAuth scope (space-separated), sent with token requests only when set.
+_SCOPE_ENV = "EDS_SCOPE"
 
 
 def fingerprint(secret: str) -> str:
@@ -110,6 +112,7 @@ class Credentials:
     auth_url: str
     api_url: str = DEFAULT_API_URL
     client_auth: ClientAuth = "auto"
+    scope: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +123,10 @@ class Credentials:
                     f"{name} must be a non-empty string ({ENV_NAMES[name]}).",
                     missing=(ENV_NAMES[name],),
                 )
+        if self.scope is not None and not isinstance(self.scope, str):
+            raise CredentialsError(
+                f"scope must be a string of scopes separated by spaces ({_SCOPE_ENV})."
+            )
         if self.client_auth not in ("auto", "basic", "post"):
             raise CredentialsError(
                 f"client_auth must be 'auto', 'basic' or 'post', got {self.client_auth!r}."
@@ -150,13 +157,13 @@ class Credentials:
         **overrides: str | None,
     ) -> Credentials:
         """Gather the settings: ``overrides`` (``client_id``, ``client_secret``, ``auth_url``,
-        ``api_url``, ``client_auth``) > environment > env file > defaults.
+        ``api_url``, ``client_auth``, ``scope``) > environment > env file > defaults.
 
         With no ``env_file``, ``EDS.env`` then ``.env`` in the working directory are read
         if present. Raises :class:`CredentialsError` naming what is missing and every
         source consulted.
         """
-        unknown = set(overrides) - {*ENV_NAMES, "client_auth"}
+        unknown = set(overrides) - {*ENV_NAMES, "client_auth", "scope"}
         if unknown:
             raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         env = os.environ if environ is None else environ
@@ -170,7 +177,8 @@ class Credentials:
 
         values: dict[str, str] = {}
         sources: dict[str, str] = {}
-        for name, var in [*ENV_NAMES.items(), ("client_auth", _CLIENT_AUTH_ENV)]:
+        optional = [("client_auth", _CLIENT_AUTH_ENV), ("scope", _SCOPE_ENV)]
+        for name, var in [*ENV_NAMES.items(), *optional]:
             found = _lookup(name, var, overrides, env, files)
             if found is not None:
                 values[name], sources[name] = found
@@ -219,6 +227,7 @@ class Credentials:
             auth_url=values["auth_url"],
             api_url=values["api_url"],
             client_auth=auth,  # type: ignore[arg-type]
+            scope=values.get("scope"),
             sources=sources,
         )
 

@@ -7,23 +7,28 @@ raises a :class:`~pystac_eds.errors.TokenError` that says what to fix.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import requests
+from requests.auth import AuthBase
 
 from .errors import TokenError
+from .learnt import LearntMethods
 from .settings import Credentials
 from .tokens import Clock, Token, parse_token_response
+from .user_agent import user_agent
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], None]
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -43,18 +48,6 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))  # noqa: S311
 
 
-#: What each token URL accepted, learnt at run time: "basic" or "post".
-_learnt_methods: dict[str, str] = {}
-_learnt_lock = threading.Lock()
-
-
-def learnt_client_auth(auth_url: str) -> str | None:
-    """The client authentication method ("basic" or "post") that ``auth_url`` accepted in
-    this process, if a token was requested there with ``client_auth="auto"``."""
-    with _learnt_lock:
-        return _learnt_methods.get(auth_url)
-
-
 def _retry_after(response: requests.Response, now: float) -> float | None:
     raw = response.headers.get("Retry-After")
     if not raw:
@@ -70,8 +63,15 @@ def _retry_after(response: requests.Response, now: float) -> float | None:
     return when.timestamp() - now
 
 
+#: OAuth errors with which a token endpoint refuses *how* the client authenticated, as
+#: opposed to *what* it asked for (``invalid_scope``, ``invalid_grant``…): worth one
+#: attempt with the other method. oidc-provider answers ``invalid_request`` to Basic
+#: credentials it cannot decode, django-oauth-toolkit ``invalid_client``.
+_CLIENT_AUTH_ERRORS = (None, "invalid_client", "invalid_request", "unauthorized_client")
+
+
 def _client_rejected(error: TokenError) -> bool:
-    return error.status == 401 or (error.status == 400 and error.error == "invalid_client")
+    return error.status == 401 or (error.status == 400 and error.error in _CLIENT_AUTH_ERRORS)
 
 
 def request_token(
@@ -81,38 +81,43 @@ def request_token(
     clock: Clock = time.time,
     sleep: Sleep = time.sleep,
     policy: RetryPolicy | None = None,
+    learnt: LearntMethods | None = None,
 ) -> Token:
     """Ask the token endpoint for a new token, by the client-credentials grant.
 
-    The client authenticates with HTTP Basic or with form fields, never both in one
-    request. With ``credentials.client_auth == "auto"`` Basic goes first, and if the
-    endpoint rejects the client the form-field method is tried once; what worked is
-    remembered per token URL for the rest of the process.
+    The client authenticates with HTTP Basic (id and secret percent-encoded first, as
+    RFC 6749 §2.3.1 says, see :class:`ClientBasicAuth`) or with form fields, never both
+    in one request. With ``credentials.client_auth == "auto"`` the method ``learnt``
+    remembers for these credentials goes first (Basic when nothing is known); if the
+    endpoint rejects the client, the other method is tried once, so at most two requests
+    are made (a stale memory costs one request, never a lock-out). What worked is
+    recorded in ``learnt``.
     """
     policy = policy or RetryPolicy()
-    method: str = credentials.client_auth
-    if method == "auto":
-        with _learnt_lock:
-            method = _learnt_methods.get(credentials.auth_url, "auto")
+
+    def attempt(method: str) -> Token:
+        return _request_with_retries(credentials, method, session, clock, sleep, policy)
+
+    if credentials.client_auth != "auto":
+        return attempt(credentials.client_auth)
+    first = (learnt.get(credentials) if learnt is not None else None) or "basic"
+    other = "post" if first == "basic" else "basic"
     try:
-        token = _request_with_retries(
-            credentials, "basic" if method == "auto" else method, session, clock, sleep, policy
-        )
-        used = "basic" if method == "auto" else method
+        token, used = attempt(first), first
     except TokenError as err:
-        if method != "auto" or not _client_rejected(err):
+        if not _client_rejected(err):
             raise
-        log.debug("token URL %s rejected HTTP Basic; trying form fields", credentials.auth_url)
+        log.debug("token URL %s rejected %s; trying %s", credentials.auth_url, first, other)
         try:
-            token = _request_with_retries(credentials, "post", session, clock, sleep, policy)
+            token, used = attempt(other), other
         except TokenError as second:
             if _client_rejected(second):
-                raise err from None  # both rejected: the secret is wrong, not the method
+                # Both rejected: the id or secret is wrong, not the method. An encoding
+                # complaint (invalid_request) says less than the other answer.
+                raise (second if err.error == "invalid_request" else err) from None
             raise
-        used = "post"
-    if credentials.client_auth == "auto":
-        with _learnt_lock:
-            _learnt_methods[credentials.auth_url] = used
+    if learnt is not None:
+        learnt.remember(credentials, used)
     return token
 
 
@@ -149,6 +154,40 @@ def _request_with_retries(
     raise last
 
 
+class ClientBasicAuth(AuthBase):
+    """HTTP Basic for an OAuth client (RFC 6749 §2.3.1): the id and the secret are
+    percent-encoded *before* base64, so a secret with ``+``, ``%``, ``:`` or a space reaches
+    servers that decode it (as the RFC requires) intact. For ids and secrets made of
+    letters, digits and ``-._~`` this is byte for byte what plain Basic sends."""
+
+    def __init__(self, client_id: str, client_secret: str) -> None:
+        # A space goes out as %20, not "+": decoders with unquote_plus (django-oauth-toolkit)
+        # and with plain unquote (Authlib) both read %20 back as a space.
+        self._pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        encoded = base64.b64encode(self._pair.encode("utf-8")).decode("ascii")
+        request.headers["Authorization"] = f"Basic {encoded}"
+        return request
+
+    def __repr__(self) -> str:
+        return "ClientBasicAuth(***)"
+
+
+def _client_authentication(
+    credentials: Credentials, method: str
+) -> tuple[dict[str, str], ClientBasicAuth | None]:
+    """The form body and the auth of a token request by ``method`` ("basic" or "post")."""
+    form = {"grant_type": "client_credentials"}
+    if credentials.scope:
+        form["scope"] = credentials.scope  # only when set: some servers refuse any scope
+    if method == "basic":
+        return form, ClientBasicAuth(credentials.client_id, credentials.client_secret)
+    form["client_id"] = credentials.client_id
+    form["client_secret"] = credentials.client_secret
+    return form, None
+
+
 class _Retryable(Exception):
     def __init__(self, error: TokenError, retry_after: float | None = None) -> None:
         super().__init__(str(error))
@@ -168,13 +207,7 @@ def _request_once(
     clock: Clock,
     policy: RetryPolicy,
 ) -> Token:
-    form = {"grant_type": "client_credentials"}
-    auth: tuple[str, str] | None = None
-    if method == "basic":
-        auth = (credentials.client_id, credentials.client_secret)
-    else:
-        form["client_id"] = credentials.client_id
-        form["client_secret"] = credentials.client_secret
+    form, auth = _client_authentication(credentials, method)
     sent_at = clock()
     http = session or requests
     try:
@@ -182,7 +215,7 @@ def _request_once(
             credentials.auth_url,
             data=form,
             auth=auth,
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", "User-Agent": user_agent()},
             timeout=policy.timeout,
             allow_redirects=False,  # a redirect would resend the secret elsewhere
         )

@@ -14,9 +14,10 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import TokenError
-from .settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, mask
+from .settings import EDS_HOST, NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, mask
 
 Clock = Callable[[], float]
 
@@ -139,12 +140,17 @@ def parse_token_response(
     )
 
 
-#: Lifetimes outside (0, this) are nonsense, whatever the token endpoint says.
+#: Lifetimes under this are unusable: a token valid for less than a second (``1e-9``,
+#: ``"1e-3"``, or one whose expiry rounds to the time it was issued) would be refetched
+#: before every API call. They are treated like a missing value: assume an hour and let
+#: the 401 path correct us if the token really dies sooner.
+MIN_LIFETIME = 1.0
+#: Lifetimes of this or more are nonsense, whatever the token endpoint says.
 _MAX_LIFETIME = 10 * 365 * 86400.0
 
 
 def _plausible(lifetime: float) -> bool:
-    return 0 < lifetime < _MAX_LIFETIME  # also False for NaN
+    return MIN_LIFETIME <= lifetime < _MAX_LIFETIME  # also False for NaN
 
 
 def _expiry(data: Mapping[str, Any], value: str, issued_at: float) -> float:
@@ -157,7 +163,9 @@ def _expiry(data: Mapping[str, Any], value: str, issued_at: float) -> float:
             lifetime = float(raw)
         except ValueError:
             lifetime = None
-    if lifetime is not None and _plausible(lifetime):
+    # Compared as a difference of absolute times: at epoch magnitudes a tiny lifetime
+    # added to issued_at can round away to nothing.
+    if lifetime is not None and _plausible(issued_at + lifetime - issued_at):
         return issued_at + lifetime
     exp = jwt_expiry(value)
     # An `exp` already past means the issuer's clock is behind ours: trusting it would
@@ -165,6 +173,65 @@ def _expiry(data: Mapping[str, Any], value: str, issued_at: float) -> float:
     if exp is not None and _plausible(exp - issued_at):
         return exp
     return issued_at + DEFAULT_LIFETIME
+
+
+#: What to do about the OAuth errors that are not about the secret.
+_ERROR_HINTS = {
+    "invalid_request": (
+        "the token URL refused how the request was made; if it wants the client id and "
+        "secret as form fields rather than HTTP Basic (or the other way round), set "
+        "EDS_CLIENT_AUTH=post (or basic)."
+    ),
+    "unsupported_grant_type": (
+        "this token URL does not offer the client-credentials grant: check EDS_AUTH_URL is "
+        "the token endpoint for machine-to-machine (client-credentials) clients."
+    ),
+    "unauthorized_client": (
+        "this client may not use the client-credentials grant: allow that grant for the "
+        "client on the authorization server, or use credentials made for it."
+    ),
+    "invalid_scope": (
+        "set EDS_SCOPE (or scope=) to a scope this client may request, or unset it if "
+        "the server expects none."
+    ),
+    "invalid_grant": (
+        "the credentials were refused for this grant; the API token may have been "
+        "revoked or expired: create a new one in the EDS console."
+    ),
+}
+
+
+def is_earthdaily_url(url: str) -> bool:
+    """Whether ``url`` is on an EarthDaily host (``earthdaily.com`` or a subdomain)."""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host == EDS_HOST or host.endswith("." + EDS_HOST)
+
+
+def _hint(
+    status: int, error: str | None, token_url: str, *, retryable: bool, html: bool
+) -> str | None:
+    if error in _ERROR_HINTS:
+        return _ERROR_HINTS[error]
+    if status == 401 or (status == 400 and error == "invalid_client"):
+        hint = "the client id or secret was rejected: check EDS_CLIENT_ID and EDS_SECRET."
+        if is_earthdaily_url(token_url):
+            # Only EarthDaily's own token URLs have these two login flows.
+            hint += (
+                f" API tokens from the new EDS console use client id {NEW_FLOW_CLIENT_ID} "
+                f"and the token URL {NEW_FLOW_TOKEN_URL}; legacy client credentials need "
+                "their own EDS_AUTH_URL."
+            )
+        return hint
+    if status in (404, 405):
+        return "check EDS_AUTH_URL: nothing answers token requests there."
+    if retryable:
+        return "the token service is unavailable or limiting requests; try again later."
+    if html:
+        return "check EDS_AUTH_URL: it answered with an HTML page, not the OAuth2 token endpoint."
+    return None
 
 
 def _error_for_status(
@@ -182,31 +249,8 @@ def _error_for_status(
         f" ({error}: {description})" if error and description else f" ({error})" if error else ""
     )
     retryable = status == 429 or status >= 500 or status == 408
-    hint: str | None
-    if (
-        status in (400, 401)
-        and error in ("invalid_client", "unauthorized_client", None)
-        and (status == 401 or error is not None)
-    ):
-        hint = (
-            "the client id or secret was rejected: check EDS_CLIENT_ID and EDS_SECRET. "
-            f"API tokens from the new EDS console use client id {NEW_FLOW_CLIENT_ID} and the "
-            f"token URL {NEW_FLOW_TOKEN_URL}; legacy client credentials need their own "
-            "EDS_AUTH_URL."
-        )
-    elif error == "invalid_grant":
-        hint = (
-            "the credentials were refused for this grant; the API token may have been "
-            "revoked or expired: create a new one in the EDS console."
-        )
-    elif status == 404 or status == 405:
-        hint = "check EDS_AUTH_URL: nothing answers token requests there."
-    elif retryable:
-        hint = "the token service is unavailable or limiting requests; try again later."
-    elif data is None and _looks_like_html(body, content_type):
-        hint = "check EDS_AUTH_URL: it answered with an HTML page, not the OAuth2 token endpoint."
-    else:
-        hint = None
+    html = data is None and _looks_like_html(body, content_type)
+    hint = _hint(status, error, token_url, retryable=retryable, html=html)
     return TokenError(
         f"The token URL {token_url} answered HTTP {status}{detail}.",
         status=status,

@@ -7,13 +7,15 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from pystac_eds import Credentials, TokenCache, TokenError
+from pystac_eds import Credentials, DiskStore, TokenCache, TokenError
 from pystac_eds.cache import cache_key
-from pystac_eds.disk import DiskStore
 from pystac_eds.tokens import Token
 
 from .conftest import CANARY_SECRET
@@ -25,6 +27,33 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class QueueingClock(FakeClock):
+    """A fake clock that also records which threads have read it.
+
+    ``get`` reads the clock right after it has read the cached token, so once a thread has
+    called the clock it has seen the old (missing or stale) token and is committed to
+    queueing on the lock. :meth:`wait_for` lets a test hold the token endpoint until every
+    waiter is past that point: without the re-check under the lock each of them would
+    fetch again, whatever the scheduling.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+        self._changed = threading.Condition()
+
+    def __call__(self) -> float:
+        with self._changed:
+            self.threads.add(threading.get_ident())
+            self._changed.notify_all()
+        return self.now
+
+    def wait_for(self, threads: list[threading.Thread]) -> bool:
+        wanted = {t.ident for t in threads}
+        with self._changed:
+            return self._changed.wait_for(lambda: wanted <= self.threads, timeout=30)
 
 
 class FakeEndpoint:
@@ -81,10 +110,13 @@ def test_short_lived_tokens_are_not_refreshed_on_every_call(clock: FakeClock) ->
     assert endpoint.calls == 3  # refreshed at 3.75 s and 7.5 s, not per call
 
 
-def test_lazy_nothing_is_requested_until_asked(clock: FakeClock) -> None:
+def test_peek_never_requests_a_token(clock: FakeClock) -> None:
     cache, endpoint = make(clock)
     assert cache.peek(CREDS) is None
-    assert endpoint.calls == 0
+    first = cache.get(CREDS)
+    clock.now += 7200  # expired: get() would fetch, peek() shows what is there
+    assert cache.peek(CREDS) is first
+    assert endpoint.calls == 1
 
 
 def test_same_credentials_share_one_token_different_ones_do_not(clock: FakeClock) -> None:
@@ -101,49 +133,58 @@ def test_same_credentials_share_one_token_different_ones_do_not(clock: FakeClock
     assert endpoint.calls == 2
 
 
+def test_scope_comes_from_eds_scope_and_keys_its_own_token() -> None:
+    env = {"EDS_SECRET": CANARY_SECRET, "EDS_SCOPE": "stac:search"}
+    scoped = Credentials.resolve(environ=env)
+    assert scoped.scope == "stac:search"
+    assert Credentials.resolve(environ={"EDS_SECRET": CANARY_SECRET}).scope is None
+    # Another scope is another token; without one, keys are what they always were.
+    unscoped = Credentials(client_id="id", client_secret=CANARY_SECRET, auth_url=CREDS.auth_url)
+    assert cache_key(unscoped) == cache_key(CREDS)
+    assert cache_key(replace(CREDS, scope="stac:search")) != cache_key(CREDS)
+
+
 def test_cache_key_holds_no_secret() -> None:
     key = cache_key(CREDS)
     assert CANARY_SECRET not in key and CREDS.secret_fingerprint not in key
     assert key != cache_key(Credentials(client_id="id", client_secret="x", auth_url=CREDS.auth_url))
 
 
-def test_single_flight_many_threads_one_request(clock: FakeClock) -> None:
-    cache, endpoint = make(clock)
+def _race(cache: TokenCache, clock: QueueingClock, endpoint: FakeEndpoint, n: int) -> list[str]:
+    """``n`` threads ask for a token while the endpoint is held until all of them have seen
+    that a new one is needed; then it answers once."""
     endpoint.gate = threading.Event()
+    clock.threads.clear()
     results: list[str] = []
-    start = threading.Barrier(32)
-
-    def worker() -> None:
-        start.wait()
-        results.append(cache.get(CREDS).value)
-
-    threads = [threading.Thread(target=worker) for _ in range(32)]
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get(CREDS).value)) for _ in range(n)
+    ]
     for t in threads:
         t.start()
-    assert endpoint.entered.wait(5)
+    assert clock.wait_for(threads), "not every thread reached the cache"
+    assert endpoint.entered.wait(30)
     endpoint.gate.set()
     for t in threads:
-        t.join(5)
+        t.join(30)
+    return results
+
+
+def test_single_flight_many_threads_one_request() -> None:
+    clock = QueueingClock()
+    cache, endpoint = make(clock)
+    results = _race(cache, clock, endpoint, 32)
     assert endpoint.calls == 1
     assert results == ["token-1"] * 32
 
 
-def test_expired_token_single_flight_after_expiry(clock: FakeClock) -> None:
+def test_expired_token_single_flight_after_expiry() -> None:
+    clock = QueueingClock()
     cache, endpoint = make(clock)
     cache.get(CREDS)
     clock.now += 7200  # well past expiry: every thread must wait for the new token
-    endpoint.gate = threading.Event()
-    seen: list[str] = []
-    threads = [
-        threading.Thread(target=lambda: seen.append(cache.get(CREDS).value)) for _ in range(16)
-    ]
-    for t in threads:
-        t.start()
-    assert endpoint.entered.wait(5)
-    endpoint.gate.set()
-    for t in threads:
-        t.join(5)
-    assert endpoint.calls == 2 and seen == ["token-2"] * 16
+    endpoint.entered.clear()
+    results = _race(cache, clock, endpoint, 16)
+    assert endpoint.calls == 2 and results == ["token-2"] * 16
 
 
 def test_refresh_ahead_does_not_block_readers(clock: FakeClock) -> None:
@@ -211,6 +252,53 @@ def test_disk_store_shares_tokens_between_caches(clock: FakeClock, tmp_path: Pat
     assert two.get(CREDS).value == first.value  # a "restarted process" reads it back
     assert (endpoint_one.calls, endpoint_two.calls) == (1, 0)
     assert CANARY_SECRET not in "".join(p.read_text() for p in (tmp_path / "tokens").glob("*.json"))
+
+
+class SignallingStore:
+    """A real :class:`DiskStore` that also says when a cache starts waiting for its lock."""
+
+    def __init__(self, store: DiskStore) -> None:
+        self.store = store
+        self.locking = threading.Event()
+
+    def load(self, key: str, *, now: float | None = None) -> Token | None:
+        return self.store.load(key, now=now)
+
+    def save(self, key: str, token: Token) -> None:
+        self.store.save(key, token)
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        self.locking.set()
+        with self.store.lock(key):
+            yield
+
+
+def test_a_process_waiting_for_the_disk_lock_adopts_the_token_saved_meanwhile(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    # Two caches on one folder stand for two processes (the file lock is per open file, so
+    # it excludes them as it would two processes). The first holds the lock while its token
+    # request is held; the second finds nothing on disk and queues for the lock. Only the
+    # re-read under the lock stops it from requesting a second token.
+    first, first_endpoint = make(clock)
+    first.store = DiskStore(tmp_path / "tokens")
+    second, second_endpoint = make(clock)
+    waiting = SignallingStore(DiskStore(tmp_path / "tokens"))
+    second.store = waiting
+    first_endpoint.gate = threading.Event()
+    got: list[str] = []
+    holder = threading.Thread(target=first.get, args=(CREDS,))
+    holder.start()
+    assert first_endpoint.entered.wait(30)
+    waiter = threading.Thread(target=lambda: got.append(second.get(CREDS).value))
+    waiter.start()
+    assert waiting.locking.wait(30)
+    first_endpoint.gate.set()
+    holder.join(30)
+    waiter.join(30)
+    assert got == ["token-1"]
+    assert (first_endpoint.calls, second_endpoint.calls) == (1, 0)
 
 
 def test_disk_copy_of_a_rejected_token_is_not_reused(clock: FakeClock, tmp_path: Path) -> None:

@@ -37,10 +37,18 @@ from requests.structures import CaseInsensitiveDict
 from urllib3 import Retry
 
 import pystac_eds
-from pystac_eds import Credentials, EDSAuth, InsecureTransportError, Token, TokenCache, TokenError
+from pystac_eds import (
+    Credentials,
+    EDSAuth,
+    InsecureTransportError,
+    RetryPolicy,
+    Token,
+    TokenCache,
+    TokenError,
+)
 from pystac_eds.client import EDSStacApiIO
 from pystac_eds.testing import Reply, StacServer, TokenServer
-from pystac_eds.token_request import RetryPolicy, request_token
+from pystac_eds.token_request import request_token
 
 from .conftest import CANARY_SECRET
 
@@ -204,13 +212,14 @@ TOKEN_FAULTS = [
     TokenFault("302 to another host", _times(1, Reply(302, b"", {"Location": "https://x.test/t"})),
                recovers=False, status=302, hint="EDS_AUTH_URL"),
     # "auto" client auth: Basic is rejected, form fields are tried once, both rejected.
-    # Once Basic has worked, a later refresh goes straight to it: one request.
+    # Once Basic has worked, a later refresh starts with it, and still tries the other
+    # method once (what was learnt may be stale): never more than two requests.
     TokenFault("401 invalid_client",
                _times(2, Reply(401, {"error": "invalid_client", "error_description": "bad"})),
-               recovers=False, requests=(2, 1), status=401, error="invalid_client",
+               recovers=False, requests=(2, 2), status=401, error="invalid_client",
                hint="EDS_SECRET"),
     TokenFault("400 invalid_client", _times(2, Reply(400, {"error": "invalid_client"})),
-               recovers=False, requests=(2, 1), status=400, error="invalid_client",
+               recovers=False, requests=(2, 2), status=400, error="invalid_client",
                hint="EDS_SECRET"),
     TokenFault("400 invalid_grant", _times(1, Reply(400, {"error": "invalid_grant"})),
                recovers=False, status=400, error="invalid_grant", hint="revoked"),
@@ -316,6 +325,8 @@ LIFETIMES = [
     Lifetime("expires_in '1' (a string)", lifetime=1, extra={"expires_in": "1"}, max_tokens=3),
     Lifetime("expires_in 0 (unusable: assume 1 h)", extra={"expires_in": 0}, step=60),
     Lifetime("expires_in 'soon' (unusable: assume 1 h)", extra={"expires_in": "soon"}, step=60),
+    Lifetime("expires_in 1e-9 (under 1 s: assume 1 h)", extra={"expires_in": 1e-9}, step=60),
+    Lifetime("expires_in '1e-3' (under 1 s: assume 1 h)", extra={"expires_in": "1e-3"}, step=60),
     Lifetime("no expires_in, JWT exp", lifetime=None, jwt=True, step=60),
 ]
 

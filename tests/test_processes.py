@@ -230,7 +230,7 @@ def test_auth_io_and_client_pickle_without_tokens_or_locks() -> None:
         # What matters in the session survives: auth, asset-access header, timeout, retries.
         assert isinstance(copy.session.auth, EDSAuth)
         assert copy.session.auth.credentials == auth.credentials
-        assert copy.session.headers["X-Signed-Asset-Urls"] == "True"
+        assert copy.session.auth.headers["X-Signed-Asset-Urls"] == "True"  # goes with the token
         assert copy.timeout == DEFAULT_TIMEOUT
         assert copy.session.get_adapter(api.url).max_retries.total == DEFAULT_MAX_RETRIES
 

@@ -229,6 +229,7 @@ def test_any_json_object_gives_a_token_or_a_token_error(status: int, obj: dict[s
 @given(token_objects.filter(lambda o: _is_jwt(o.get("access_token"))))
 @example({"access_token": _jwt({"exp": ISSUED_AT - 60})})
 @example({"access_token": _jwt({"exp": math.nan})})
+@example({"access_token": _jwt({"exp": ISSUED_AT + 0.5}), "expires_in": 3.38e-243})
 def test_a_jwt_token_always_expires_after_it_was_issued(obj: dict[str, Any]) -> None:
     try:
         token = parse_token_response(200, json.dumps(obj).encode(), issued_at=ISSUED_AT)

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import requests
+from requests.auth import HTTPBasicAuth
 
 from pystac_eds import Credentials, TokenError
+from pystac_eds.cache import TokenCache
+from pystac_eds.disk import DiskStore
+from pystac_eds.learnt import LearntMethods
 from pystac_eds.testing import Reply, TokenServer
-from pystac_eds.token_request import RetryPolicy, learnt_client_auth, request_token
+from pystac_eds.token_request import ClientBasicAuth, RetryPolicy, request_token
 from pystac_eds.tokens import DEFAULT_LIFETIME, Token, jwt_expiry, parse_token_response
 
 from .conftest import CANARY_SECRET
@@ -61,9 +70,18 @@ def test_missing_expires_in_and_not_a_jwt_assumes_an_hour() -> None:
     assert ok({"access_token": "opaque"}).expires_at == 1000.0 + DEFAULT_LIFETIME
 
 
-@pytest.mark.parametrize("bad", [0, -5, "soon", None, True, float("nan")])
+@pytest.mark.parametrize(
+    "bad", [0, -5, "soon", None, True, float("nan"), 1e-9, "1e-3", 0.999, 3.38e-243]
+)
 def test_unusable_expires_in_falls_back(bad: object) -> None:
+    # Under a second is unusable too: it would mean a token request before every call.
     assert ok({"access_token": "opaque", "expires_in": bad}).lifetime == DEFAULT_LIFETIME
+
+
+def test_one_second_is_the_shortest_lifetime_taken_as_given() -> None:
+    assert ok({"access_token": "opaque", "expires_in": 1}).lifetime == 1.0
+    assert ok({"access_token": jwt({"exp": 1000.5})}).lifetime == DEFAULT_LIFETIME
+    assert ok({"access_token": jwt({"exp": 1001})}).lifetime == 1.0
 
 
 def test_refresh_margin_is_capped_relative_to_lifetime() -> None:
@@ -95,14 +113,42 @@ def test_non_bearer_token_type_is_refused() -> None:
         ok({"access_token": "x", "token_type": "mac"})
 
 
-def test_oauth_error_fields_and_hint_are_kept() -> None:
+@pytest.mark.parametrize(
+    ("token_url", "earthdaily"),
+    [
+        ("https://api.earthdaily.com/account_management/v1/authentication/api_tokens/exchange", 1),
+        ("https://auth.earthdaily.com/oauth2/token", 1),
+        ("https://login.example.com/oauth/token", 0),
+        ("https://earthdaily.com.example.net/token", 0),
+    ],
+)
+def test_oauth_error_fields_and_hint_are_kept(token_url: str, earthdaily: int) -> None:
     body = json.dumps({"error": "invalid_client", "error_description": "bad secret"}).encode()
     with pytest.raises(TokenError) as info:
-        parse_token_response(401, body, issued_at=0)
+        parse_token_response(401, body, issued_at=0, token_url=token_url)
     err = info.value
     assert (err.status, err.error, err.error_description) == (401, "invalid_client", "bad secret")
-    assert "EDS_SECRET" in str(err) and "EARTHDAILY_API_TOKEN" in str(err)
+    assert "EDS_SECRET" in str(err)
+    # EarthDaily's two login flows are news only to users of EarthDaily's token URLs.
+    assert ("EARTHDAILY_API_TOKEN" in str(err)) is bool(earthdaily)
     assert not err.retryable
+
+
+@pytest.mark.parametrize(
+    ("error", "fix"),
+    [
+        ("invalid_request", "EDS_CLIENT_AUTH=post"),
+        ("unsupported_grant_type", "client-credentials"),
+        ("unauthorized_client", "client-credentials grant"),
+        ("invalid_scope", "EDS_SCOPE"),
+    ],
+)
+def test_oauth_errors_other_than_a_wrong_secret_say_what_to_fix(error: str, fix: str) -> None:
+    body = json.dumps({"error": error}).encode()
+    with pytest.raises(TokenError) as info:
+        parse_token_response(400, body, issued_at=0, token_url="https://auth.earthdaily.com/t")
+    assert info.value.hint and fix in info.value.hint
+    assert "EDS_SECRET" not in str(info.value)  # not blamed on the secret
 
 
 @pytest.mark.parametrize(
@@ -123,26 +169,160 @@ def test_token_repr_does_not_show_the_value() -> None:
 
 
 def test_basic_auth_is_tried_first_and_learnt() -> None:
+    learnt = LearntMethods()
     with TokenServer(methods=("basic",)) as server:
-        token = request_token(server.credentials(), policy=FAST)
+        token = request_token(server.credentials(), policy=FAST, learnt=learnt)
         assert server.is_valid(token.value)
         assert [r["basic"] for r in server.requests] == [True]
         assert not server.requests[0]["form_secret"]
-        assert learnt_client_auth(server.token_url) == "basic"
+        assert learnt.get(server.credentials()) == "basic"
 
 
 def test_form_only_server_falls_back_once_and_remembers() -> None:
+    learnt = LearntMethods()
     with TokenServer(methods=("post",)) as server:
         creds = server.credentials()
-        assert server.is_valid(request_token(creds, policy=FAST).value)
-        assert server.is_valid(request_token(creds, policy=FAST).value)
+        assert server.is_valid(request_token(creds, policy=FAST, learnt=learnt).value)
+        assert server.is_valid(request_token(creds, policy=FAST, learnt=learnt).value)
         # Basic once, then form fields; the second token goes straight to form fields.
         assert [(r["basic"], r["form_secret"]) for r in server.requests] == [
             (True, False),
             (False, True),
             (False, True),
         ]
-        assert learnt_client_auth(server.token_url) == "post"
+        assert learnt.get(server.credentials()) == "post"
+
+
+def test_what_auto_learnt_survives_the_process_beside_the_disk_cache(tmp_path: Path) -> None:
+    # Each TokenCache on the folder stands for a new process (a CLI run, a kernel restart).
+    folder = tmp_path / "token-cache"
+    with TokenServer(methods=("post",), lifetime=3600) as server:
+        creds = server.credentials()
+        for _ in range(3):
+            cache = TokenCache(store=DiskStore(folder), policy=FAST)
+            cache.get(creds)
+            cache.store.clear()  # type: ignore[union-attr]  # force a token request each time
+        # Basic then form fields once; the next two processes go straight to form fields.
+        assert [r["basic"] for r in server.requests] == [True, False, False, False]
+    files = [p for p in folder.iterdir() if p.suffix == ".client-auth"]
+    assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
+    assert server.token_url not in files[0].read_text()
+
+
+def _learnt_file(folder: Path) -> Path:
+    (path,) = folder.glob("*.client-auth")
+    return path
+
+
+def test_a_damaged_or_planted_learnt_file_means_nothing_learnt(tmp_path: Path) -> None:
+    folder = tmp_path / "token-cache"
+    creds = Credentials(client_id="id", client_secret=CANARY_SECRET, auth_url="https://a.example/t")
+    LearntMethods(folder).remember(creds, "post")
+    path = _learnt_file(folder)
+    assert LearntMethods(folder).get(creds) == "post"  # a new process reads it
+    for damaged in (b"", b"{", b'{"method": "both"}', b"[1]", b"\xff" * 5000):
+        path.write_bytes(damaged)
+        assert LearntMethods(folder).get(creds) is None
+    path.unlink()
+    target = tmp_path / "elsewhere.json"
+    target.write_text('{"version": 1, "method": "post"}')
+    path.symlink_to(target)  # a link where our file belongs is never followed
+    assert LearntMethods(folder).get(creds) is None
+    LearntMethods(folder).remember(creds, "basic")  # replaced, the link target untouched
+    assert not path.is_symlink() and LearntMethods(folder).get(creds) == "basic"
+    assert target.read_text() == '{"version": 1, "method": "post"}'
+
+
+def test_a_learnt_file_is_not_written_into_a_folder_others_can_read(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    creds = Credentials(client_id="id", client_secret=CANARY_SECRET, auth_url="https://a.example/t")
+    learnt = LearntMethods(folder)
+    learnt.remember(creds, "post")
+    assert learnt.get(creds) == "post"  # still known in memory
+    assert list(folder.iterdir()) == []
+    assert folder.stat().st_mode & 0o777 == 0o755  # and the user's folder is left as it was
+
+
+def test_a_new_cli_run_does_not_pay_the_failed_attempt_again(tmp_path: Path) -> None:
+    folder = tmp_path / "token-cache"
+    with TokenServer(methods=("post",)) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EDS_")}
+        env.update(server.settings("http://127.0.0.1:9/"), EDS_TOKEN_CACHE=str(folder))
+        for _ in range(2):
+            run = subprocess.run(
+                [sys.executable, "-m", "pystac_eds.cli", "token"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert run.returncode == 0, run.stderr
+            for saved in folder.glob("*.json"):
+                saved.unlink()  # as if the token had expired: the next run needs a new one
+        assert [r["basic"] for r in server.requests] == [True, False, False]
+
+
+def test_a_learnt_method_that_stops_working_falls_back_once() -> None:
+    learnt = LearntMethods()
+    with TokenServer(methods=("basic",)) as server:
+        learnt.remember(server.credentials(), "post")  # the server changed, say
+        token = request_token(server.credentials(), policy=FAST, learnt=learnt)
+        assert server.is_valid(token.value)
+        assert [r["basic"] for r in server.requests] == [False, True]
+    assert learnt.get(server.credentials()) == "basic"
+
+
+SPECIAL_SECRET = "Ab+c/d=e:f%g h~0123456789"
+
+
+def test_basic_credentials_are_form_urlencoded_before_base64() -> None:
+    # RFC 6749 2.3.1, what decoding servers (django-oauth-toolkit, oidc-provider) expect.
+    request = requests.Request("POST", "http://127.0.0.1/t").prepare()
+    ClientBasicAuth("my client", SPECIAL_SECRET)(request)
+    sent = base64.b64decode(request.headers["Authorization"].removeprefix("Basic ")).decode()
+    assert sent == "my%20client:Ab%2Bc%2Fd%3De%3Af%25g%20h~0123456789"
+    # Plain ids and secrets go out byte for byte as requests' own Basic would send them.
+    ours = requests.Request("POST", "http://127.0.0.1/t").prepare()
+    theirs = requests.Request("POST", "http://127.0.0.1/t").prepare()
+    ClientBasicAuth("EARTHDAILY_API_TOKEN", "abc-DEF_0.9~z")(ours)
+    HTTPBasicAuth("EARTHDAILY_API_TOKEN", "abc-DEF_0.9~z")(theirs)
+    assert ours.headers["Authorization"] == theirs.headers["Authorization"]
+    assert SPECIAL_SECRET not in repr(ClientBasicAuth("id", SPECIAL_SECRET))
+
+
+def test_auto_reaches_a_server_that_does_not_decode_basic_in_two_requests() -> None:
+    # The test kit's token server compares Basic credentials undecoded (as EarthDaily's
+    # Python example assumes): encoded Basic fails for this secret, form fields work.
+    with TokenServer(client_secret=SPECIAL_SECRET) as server:
+        token = request_token(server.credentials(), policy=FAST, learnt=LearntMethods())
+        assert server.is_valid(token.value)
+        assert [r["basic"] for r in server.requests] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(400, "invalid_request"), (400, "unauthorized_client"), (400, None)]
+)
+def test_other_client_auth_rejections_also_fall_back_to_form_fields(
+    status: int, error: str | None
+) -> None:
+    with TokenServer() as server:
+        server.script.append(Reply(status, {"error": error} if error else {}))
+        token = request_token(server.credentials(), policy=FAST)
+        assert server.is_valid(token.value)
+        assert [r["basic"] for r in server.requests] == [True, False]
+
+
+@pytest.mark.parametrize("error", ["invalid_scope", "unsupported_grant_type", "invalid_grant"])
+def test_refusals_of_what_was_asked_do_not_try_another_method(error: str) -> None:
+    with TokenServer() as server:
+        server.script.append(Reply(400, {"error": error}))
+        with pytest.raises(TokenError) as info:
+            request_token(server.credentials(), policy=FAST)
+        assert len(server.requests) == 1
+    assert info.value.error == error and info.value.hint
 
 
 def test_explicit_method_is_the_only_one_used() -> None:

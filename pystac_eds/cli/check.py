@@ -211,13 +211,15 @@ _METHODS = {"basic": "HTTP Basic (client_secret_basic)", "post": "form fields (c
 
 def _check_token(creds: Credentials, report: Report) -> Token:
     from ..errors import TokenError
-    from ..token_request import RetryPolicy, learnt_client_auth, request_token
+    from ..learnt import LearntMethods
+    from ..token_request import RetryPolicy, request_token
 
     # Fewer, shorter retries than the library's: a diagnosis should answer quickly.
     policy = RetryPolicy(attempts=2, timeout=(5.0, 15.0), total=20.0)
     started = time.monotonic()
     try:
-        token = request_token(creds, policy=policy)
+        learnt = LearntMethods()  # in memory only: say what works now, not what did
+        token = request_token(creds, policy=policy, learnt=learnt)
     except TokenError as err:
         message, fix = err.message, err.hint
         if err.status is None:
@@ -227,7 +229,7 @@ def _check_token(creds: Credentials, report: Report) -> Token:
     register_sensitive(token.value)
     report.ok(f"token URL reachable: {creds.auth_url} ({_ms(started)})")
     if creds.client_auth == "auto":
-        method = learnt_client_auth(creds.auth_url) or "basic"
+        method = learnt.get(creds) or "basic"
         how = f"{_METHODS[method]}, found automatically"
     else:
         how = f"{_METHODS[creds.client_auth]}, set by EDS_CLIENT_AUTH"
