@@ -19,8 +19,8 @@ from requests.auth import AuthBase
 
 from . import redaction
 from .cache import TokenCache
-from .errors import InsecureTransportError
-from .settings import Credentials, is_loopback
+from .errors import CredentialsError, InsecureTransportError
+from .settings import Credentials, check_host, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,11 @@ class EDSAuth(AuthBase):
     ) -> None:
         self.credentials = credentials if credentials is not None else Credentials.resolve()
         self._cache = cache
-        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        if isinstance(allowed_hosts, str):  # iterating it would allow each character
+            raise CredentialsError(
+                f"allowed_hosts takes a list of host names, got the string {allowed_hosts!r}."
+            )
+        self.allowed_hosts = frozenset(check_host(h) for h in allowed_hosts)
         api = origin(self.credentials.api_url)
         assert api is not None  # Credentials validated api_url
         self._api_origin = api

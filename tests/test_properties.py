@@ -235,3 +235,48 @@ def test_a_jwt_token_always_expires_after_it_was_issued(obj: dict[str, Any]) -> 
     except TokenError:
         return
     assert token.expires_at > token.issued_at
+
+
+# --- issue #13 item 1: the URL the checks read is the URL urllib3 sends to -----------------
+
+_TRICKY_URL_CHARS = st.sampled_from(
+    [*"aZ09-._~:/?#[]@!$&'()*+,;=%\\ ", "\t", "\n", "\x00", "\x7f", "\u00a0", "\uff0e", "\u0131"]
+)
+tricky_urls = st.one_of(
+    st.builds(
+        lambda scheme, authority, rest: f"{scheme}{authority}{rest}",
+        st.sampled_from(["http://", "https://", "HTTP://", "http:\\\\", "http:/"]),
+        st.one_of(
+            st.sampled_from(["127.0.0.1", "localhost", "[::1]", "evil.example", "127.0.0.1:8"]),
+            st.text(_TRICKY_URL_CHARS, max_size=16),
+        ),
+        st.text(_TRICKY_URL_CHARS, max_size=16),
+    ),
+    st.builds(
+        lambda a, b: f"http://{a}\\@{b}/token",
+        st.sampled_from(["evil.example", "x"]),
+        st.sampled_from(["127.0.0.1", "localhost"]),
+    ),
+)
+
+
+@PROPERTY
+@given(tricky_urls)
+@example("http://evil.example\\@127.0.0.1/token")
+@example("http://evil.example#@127.0.0.1/token")
+def test_an_accepted_url_names_the_same_origin_for_urllib3(url: str) -> None:
+    from urllib3.util import parse_url
+
+    from pystac_eds.settings import check_url
+
+    try:
+        check_url(url, "EDS_AUTH_URL", carries="client secret")
+    except TYPED as err:
+        assert "EDS_AUTH_URL" in str(err)
+        return
+    ours, theirs = urlsplit(url), parse_url(url)
+    assert (ours.scheme, ours.hostname, ours.port) == (
+        theirs.scheme,
+        (theirs.host or "").strip("[]").lower(),
+        theirs.port,
+    )

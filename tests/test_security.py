@@ -1,0 +1,164 @@
+"""Regression tests for the attacks of issue #13, one or more per item, over loopback HTTP.
+
+Each test names its item. The canary secret stands in for a real one, with DEBUG logging
+on, so a leak into a log line shows up as well as one into an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pystac_eds import Credentials, CredentialsError, EDSAuth, InsecureTransportError
+from pystac_eds.testing import TokenServer
+
+from .conftest import CANARY_SECRET
+
+
+@pytest.fixture(autouse=True)
+def _debug_logs_never_hold_the_secret(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert CANARY_SECRET not in caplog.text
+
+
+@pytest.fixture
+def server() -> Iterator[TokenServer]:
+    with TokenServer(client_secret=CANARY_SECRET) as tokens:
+        yield tokens
+
+
+def write_env(path: Path, values: dict[str, str]) -> Path:
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path
+
+
+# --- item 1: one URL parser ---------------------------------------------------------------
+
+PARSER_TRICKS = [
+    pytest.param("http://evil.example\\@127.0.0.1/token", id="backslash-userinfo"),
+    pytest.param("http://evil.example\\.127.0.0.1/token", id="backslash-host"),
+    pytest.param("http://user:pw@127.0.0.1/token", id="userinfo"),
+    pytest.param("http://evil.example@127.0.0.1/token", id="userinfo-host"),
+    pytest.param("http://127.0.0.1 @evil.example/token", id="space"),
+    pytest.param("http://127.0.0.1\t.evil.example/token", id="tab"),
+    pytest.param("http://127.0.0.1/to\nken", id="newline"),
+    pytest.param("http://127.0.0.1\x00.evil.example/token", id="nul"),
+    pytest.param("https://127.0.0.1\u00a0/token", id="no-break-space"),
+    pytest.param("http://127.0.0.1%2f@evil.example/token", id="percent-host"),
+    pytest.param("https://ev\u0131l.example/token", id="non-ascii-host"),
+    pytest.param("https://[::1%25eth0]/token", id="ipv6-zone"),
+]
+
+
+@pytest.mark.parametrize("url", PARSER_TRICKS)
+@pytest.mark.parametrize("setting", ["auth_url", "api_url"])
+def test_item1_urls_parsers_read_differently_are_refused(setting: str, url: str) -> None:
+    values = {"client_id": "id", "client_secret": CANARY_SECRET}
+    values |= {"auth_url": "http://127.0.0.1:9/token", "api_url": "http://127.0.0.1:8/"}
+    with pytest.raises(CredentialsError) as info:
+        Credentials(**{**values, setting: url})
+    assert ("EDS_AUTH_URL" if setting == "auth_url" else "EDS_API_URL") in str(info.value)
+    assert "pw@" not in str(info.value)  # a password in user info is not echoed either
+
+
+def test_item1_backslash_token_url_from_an_env_file_sends_nothing(
+    server: TokenServer, tmp_path: Path
+) -> None:
+    # urllib.parse sees host 127.0.0.1 here; urllib3 (what sends) would connect to
+    # evil.example and hand it the id and secret in clear.
+    url = f"http://evil.example\\@127.0.0.1:{server.port}/oauth/token"
+    env_file = write_env(
+        tmp_path / "EDS.env",
+        {"EDS_CLIENT_ID": server.client_id, "EDS_SECRET": CANARY_SECRET, "EDS_AUTH_URL": url},
+    )
+    with pytest.raises(CredentialsError, match="backslash"):
+        EDSAuth(Credentials.resolve(env_file, environ={}))
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example\\@api.example",
+        "api.example:443",
+        "user@api.example",
+        "https://api.example",
+        "api.example/path",
+        " api.example",
+        "",
+    ],
+)
+def test_item1_allowed_hosts_take_only_plain_host_names(server: TokenServer, host: str) -> None:
+    with pytest.raises(CredentialsError, match="allowed_hosts"):
+        EDSAuth(server.credentials(), allowed_hosts=[host])
+
+
+def test_item1_allowed_hosts_as_one_string_is_refused_not_split_into_letters(
+    server: TokenServer,
+) -> None:
+    with pytest.raises(CredentialsError, match="list"):
+        EDSAuth(server.credentials(), allowed_hosts="data.example.com")
+
+
+def test_item1_plain_allowed_hosts_still_work(server: TokenServer) -> None:
+    auth = EDSAuth(server.credentials(), allowed_hosts=["Data.Example.com", "[::1]", "10.0.0.1"])
+    assert auth.allowed_hosts == {"data.example.com", "::1", "10.0.0.1"}
+    assert auth.in_scope("https://data.example.com/x")
+    assert not auth.in_scope("https://evil.example/x")
+
+
+# --- item 2: trust levels don't mix ---------------------------------------------------------
+
+
+def test_item2_discovered_dotenv_cannot_redirect_a_secret_from_the_environment(
+    server: TokenServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDS_SECRET", CANARY_SECRET)
+    # A cloned repository's .env, in the working directory:
+    write_env(
+        Path.cwd() / ".env", {"EDS_CLIENT_ID": server.client_id, "EDS_AUTH_URL": server.token_url}
+    )
+    with pytest.raises(CredentialsError) as info:
+        EDSAuth().token()
+    err = info.value
+    assert server.requests == []  # the secret went nowhere
+    assert err.origins["EDS_SECRET"] == "environment EDS_SECRET"
+    assert err.origins["EDS_AUTH_URL"] == f"EDS_AUTH_URL in {Path.cwd() / '.env'}"
+    assert "--env-file" in str(err) and "environment" in str(err)
+    assert CANARY_SECRET not in str(err)
+
+
+def test_item2_a_token_url_from_another_discovered_file_is_refused(tmp_path: Path) -> None:
+    write_env(tmp_path / "EDS.env", {"EDS_SECRET": CANARY_SECRET})
+    write_env(
+        tmp_path / ".env",
+        {"EDS_CLIENT_ID": "id", "EDS_AUTH_URL": "https://auth.example/token"},
+    )
+    with pytest.raises(CredentialsError, match="EDS_AUTH_URL"):
+        Credentials.resolve(environ={}, cwd=tmp_path)
+
+
+def test_item2_trusted_combinations_still_work(server: TokenServer, tmp_path: Path) -> None:
+    settings = {"EDS_CLIENT_ID": server.client_id, "EDS_AUTH_URL": server.token_url}
+    # The discovered file holds the secret too: it chose where its own secret goes.
+    write_env(tmp_path / ".env", {**settings, "EDS_SECRET": CANARY_SECRET})
+    assert EDSAuth(Credentials.resolve(environ={}, cwd=tmp_path)).token()
+    # A file named explicitly is trusted like the environment.
+    named = write_env(tmp_path / "named.env", settings)
+    creds = Credentials.resolve(named, environ={"EDS_SECRET": CANARY_SECRET})
+    assert creds.auth_url == server.token_url
+    # The token URL from the environment, other settings from a discovered file.
+    (tmp_path / ".env").write_text(f"EDS_CLIENT_ID={server.client_id}\n")
+    env = {"EDS_SECRET": CANARY_SECRET, "EDS_AUTH_URL": server.token_url}
+    assert Credentials.resolve(environ=env, cwd=tmp_path).sources["auth_url"] == (
+        "environment EDS_AUTH_URL"
+    )
+
+
+def test_item2_insecure_transport_error_is_still_raised_first_for_http() -> None:
+    with pytest.raises(InsecureTransportError):
+        Credentials(client_id="i", client_secret="s", auth_url="http://auth.example/t")
