@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import requests
 
+from . import transport
 from .errors import TokenError
 from .settings import Credentials
 from .tokens import Clock, Token, parse_token_response
@@ -168,6 +169,22 @@ def _request_once(
     clock: Clock,
     policy: RetryPolicy,
 ) -> Token:
+    # Our own session sends loopback requests direct, never through an environment proxy.
+    http = session if session is not None else transport.new_session()
+    try:
+        return _exchange(http, credentials, method, clock, policy)
+    finally:
+        if session is None:
+            http.close()
+
+
+def _exchange(
+    http: requests.Session,
+    credentials: Credentials,
+    method: str,
+    clock: Clock,
+    policy: RetryPolicy,
+) -> Token:
     form = {"grant_type": "client_credentials"}
     auth: tuple[str, str] | None = None
     if method == "basic":
@@ -176,7 +193,6 @@ def _request_once(
         form["client_id"] = credentials.client_id
         form["client_secret"] = credentials.client_secret
     sent_at = clock()
-    http = session or requests
     try:
         response = http.post(
             credentials.auth_url,

@@ -7,13 +7,16 @@ on, so a leak into a log line shows up as well as one into an error.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from pystac_eds import Credentials, CredentialsError, EDSAuth, InsecureTransportError
-from pystac_eds.testing import TokenServer
+import pystac_eds
+from pystac_eds import Credentials, CredentialsError, EDSAuth, InsecureTransportError, TokenCache
+from pystac_eds.testing import StacServer, TokenServer
 
 from .conftest import CANARY_SECRET
 
@@ -162,3 +165,63 @@ def test_item2_trusted_combinations_still_work(server: TokenServer, tmp_path: Pa
 def test_item2_insecure_transport_error_is_still_raised_first_for_http() -> None:
     with pytest.raises(InsecureTransportError):
         Credentials(client_id="i", client_secret="s", auth_url="http://auth.example/t")
+
+
+# --- item 3: loopback never through an environment proxy -----------------------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """A would-be proxy: records every request line and header it is handed."""
+
+    seen: list[str]
+
+    def _any(self) -> None:
+        self.seen.append(f"{self.command} {self.path} {dict(self.headers)}")
+        self.send_response(502)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = do_CONNECT = _any
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    seen: list[str] = []
+    handler = type("Recorder", (_Recorder,), {"seen": seen})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, url)
+    try:
+        yield seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def test_item3_loopback_token_request_and_api_bypass_an_environment_proxy(
+    server: TokenServer, proxy: list[str]
+) -> None:
+    with StacServer(server) as stac:
+        catalog = pystac_eds.open(credentials=server.credentials(stac.url), cache=TokenCache())
+        items = list(catalog.search(max_items=3).items())
+    assert len(items) == 3 and len(server.requests) == 1 and stac.seen
+    assert proxy == []  # neither the Basic credentials nor the bearer went to the proxy
+
+
+def test_item3_401_resend_bypasses_the_proxy_too(server: TokenServer, proxy: list[str]) -> None:
+    with StacServer(server) as stac:
+        cache = TokenCache()
+        catalog = pystac_eds.open(credentials=server.credentials(stac.url), cache=cache)
+        server.revoke()  # the next API call gets a 401, then EDSAuth resends once
+        assert list(catalog.search(max_items=1).items())
+    assert server.issued == 2
+    assert proxy == []
