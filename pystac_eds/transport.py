@@ -32,7 +32,7 @@ class DirectLoopbackAdapter(HTTPAdapter):
     """An :class:`~requests.adapters.HTTPAdapter` that never sends a loopback request
     through a proxy."""
 
-    def send(  # type: ignore[override]
+    def send(
         self,
         request: requests.PreparedRequest,
         stream: bool = False,
@@ -50,19 +50,12 @@ class DirectLoopbackAdapter(HTTPAdapter):
 
 def direct_loopback(session: requests.Session) -> requests.Session:
     """``session`` with its plain http(s) adapters replaced by :class:`DirectLoopbackAdapter`
-    (same retries and pool sizes). Adapters of other types are the caller's and are kept."""
+    with the same retries (pystac-client mounts default-sized pools). Adapters of other
+    types are the caller's and are kept."""
     for prefix in ("http://", "https://"):
         adapter = session.adapters.get(prefix)
         if type(adapter) is HTTPAdapter:
-            session.mount(
-                prefix,
-                DirectLoopbackAdapter(
-                    pool_connections=adapter._pool_connections,
-                    pool_maxsize=adapter._pool_maxsize,
-                    max_retries=adapter.max_retries,
-                    pool_block=adapter._pool_block,
-                ),
-            )
+            session.mount(prefix, DirectLoopbackAdapter(max_retries=adapter.max_retries))
     return session
 
 
