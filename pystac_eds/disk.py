@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from .tokens import Token
+from .tokens import Token, is_bearer_token
 
 log = logging.getLogger(__name__)
 
@@ -293,8 +293,8 @@ def _decode(data: bytes) -> Token | None:
         record.get("expires_at"),
         record.get("issued_at"),
     )
-    if not isinstance(value, str) or not value or not _time(expires_at) or not _time(issued_at):
-        return None
+    if not is_bearer_token(value) or not _time(expires_at) or not _time(issued_at):
+        return None  # a planted CR/LF "token" would split the Authorization header
     return Token(value=value, expires_at=float(expires_at), issued_at=float(issued_at))
 
 

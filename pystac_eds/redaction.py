@@ -9,14 +9,20 @@ from __future__ import annotations
 import logging
 import re
 
-_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
+# The whole header value goes, not just its RFC 6750 characters: a token holding a space,
+# a comma or an escaped CR/LF must not leave its tail behind. Quoted (a header dict's or
+# an exception's repr): up to the closing quote, escapes included. Otherwise: to the end
+# of the line.
+_QUOTED_BEARER = re.compile(r"""(?P<q>['"])(?P<scheme>Bearer\s+)(?:\\.|(?!(?P=q))[^\r\n])*""", re.I)
+_BEARER = re.compile(r"(?P<scheme>Bearer[ \t]+)(?!<redacted>)[^\r\n]+", re.IGNORECASE)
 #: Loggers known to print request headers.
 HEADER_LOGGERS = ("pystac_client.stac_api_io",)
 
 
 def redact(text: str) -> str:
-    """``text`` with every bearer token replaced by ``<redacted>``."""
-    return _BEARER.sub(r"\1<redacted>", text)
+    """``text`` with every bearer token (the whole header value) replaced by ``<redacted>``."""
+    text = _QUOTED_BEARER.sub(r"\g<q>\g<scheme><redacted>", text)
+    return _BEARER.sub(r"\g<scheme><redacted>", text)
 
 
 class RedactBearerFilter(logging.Filter):

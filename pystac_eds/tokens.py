@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import TokenError
 from .settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, mask
@@ -24,6 +25,16 @@ Clock = Callable[[], float]
 DEFAULT_LIFETIME = 3600.0
 #: Refresh this long before expiry at most; see :meth:`Token.refresh_at`.
 MAX_REFRESH_MARGIN = 60.0
+
+
+#: RFC 6750 ``b64token``: all a bearer token may hold. Anything else (CR, LF, spaces,
+#: commas, quotes) could split or extend the ``Authorization`` header it goes into.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*", re.ASCII)
+
+
+def is_bearer_token(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is a string a bearer token may be (RFC 6750 ``b64token``)."""
+    return isinstance(value, str) and _B64TOKEN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,15 @@ def parse_token_response(
     if not isinstance(value, str) or not value.strip():
         raise TokenError(
             f"The token URL {token_url} answered {status} without an access_token.",
+            status=status,
+            hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
+        )
+    if not is_bearer_token(value.strip()):
+        # Never quote it: it may be a real token with one stray character.
+        raise TokenError(
+            f"The token URL {token_url} issued an access token with characters a bearer "
+            "token cannot hold (RFC 6750 allows letters, digits, -._~+/ and trailing =); "
+            "it was not used.",
             status=status,
             hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
         )

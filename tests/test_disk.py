@@ -148,6 +148,8 @@ VALID = record()
         pytest.param(record(access_token=None), id="no-token"),
         pytest.param(record(access_token=123), id="token-not-str"),
         pytest.param(record(access_token=""), id="token-empty"),
+        pytest.param(record(access_token="tok\r\nX-Injected: 1"), id="token-crlf"),  # #13 item 4
+        pytest.param(record(access_token="tok en"), id="token-space"),
         pytest.param(record(expires_at="soon"), id="expiry-str"),
         pytest.param(record(expires_at=True), id="expiry-bool"),
         pytest.param(record(expires_at=None), id="no-expiry"),

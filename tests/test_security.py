@@ -6,6 +6,7 @@ on, so a leak into a log line shows up as well as one into an error.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -15,8 +16,17 @@ from pathlib import Path
 import pytest
 
 import pystac_eds
-from pystac_eds import Credentials, CredentialsError, EDSAuth, InsecureTransportError, TokenCache
-from pystac_eds.testing import StacServer, TokenServer
+from pystac_eds import (
+    Credentials,
+    CredentialsError,
+    EDSAuth,
+    InsecureTransportError,
+    TokenCache,
+    TokenError,
+)
+from pystac_eds.redaction import redact
+from pystac_eds.testing import Reply, StacServer, TokenServer
+from pystac_eds.tokens import parse_token_response
 
 from .conftest import CANARY_SECRET
 
@@ -225,3 +235,58 @@ def test_item3_401_resend_bypasses_the_proxy_too(server: TokenServer, proxy: lis
         assert list(catalog.search(max_items=1).items())
     assert server.issued == 2
     assert proxy == []
+
+
+# --- item 4: tokens with CR/LF, spaces or commas -------------------------------------------
+
+BAD_TOKENS = [
+    pytest.param("PART1\r\nX-Injected: PART2", id="crlf"),
+    pytest.param("PART1 PART2", id="space"),
+    pytest.param("PART1,PART2", id="comma"),
+    pytest.param('PART1"PART2', id="quote"),
+    pytest.param("PART1\u00e9PART2", id="non-ascii"),
+    pytest.param("PART1=PART2", id="inner-equals"),
+]
+
+
+@pytest.mark.parametrize("value", BAD_TOKENS)
+def test_item4_a_token_that_is_not_a_b64token_is_a_token_error_without_its_text(
+    server: TokenServer, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.script.append(Reply(200, {"access_token": value, "token_type": "Bearer"}))
+    with StacServer(server) as stac, pytest.raises(TokenError) as info:
+        pystac_eds.open(credentials=server.credentials(stac.url), cache=TokenCache())
+    err = info.value
+    assert "RFC 6750" in str(err) and not err.retryable
+    for text in (str(err), repr(err), caplog.text):
+        assert "PART1" not in text and "PART2" not in text
+    assert stac.seen == []  # nothing went out with it
+
+
+def test_item4_valid_b64tokens_are_accepted() -> None:
+    for value in ("abc", "a-b.c_d~e+f/g==", "eyJ.eyJ.sig", "x" * 4096):
+        body = json.dumps({"access_token": value}).encode()
+        assert parse_token_response(200, body, issued_at=0).value == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GET u Headers: {'Authorization': 'Bearer PART1 PART2', 'Accept': 'a'}",
+        "Invalid header value b'Bearer PART1\\r\\nX-Injected: PART2'",
+        'headers: {"Authorization": "Bearer PART1,PART2"}',
+        "headers: {'Authorization': 'Bearer PART1\\'PART2'}",
+        "Authorization: Bearer PART1 PART2",
+        "authorization: bearer PART1\tPART2",
+    ],
+)
+def test_item4_redaction_removes_the_whole_header_value(text: str) -> None:
+    cleaned = redact(text)
+    assert "PART1" not in cleaned and "PART2" not in cleaned
+    assert "<redacted>" in cleaned
+
+
+def test_item4_redaction_keeps_what_follows_a_quoted_value() -> None:
+    text = "{'Authorization': 'Bearer abc', 'Accept': 'application/json'}"
+    assert redact(text) == "{'Authorization': 'Bearer <redacted>', 'Accept': 'application/json'}"
+    assert redact(redact(text)) == redact(text)
