@@ -96,8 +96,8 @@ class EDSAuth(AuthBase):
         if not self.in_scope(url):
             _check_not_downgraded(url, self._api_origin)
             return request
-        bearer = self.token()
-        request.headers["Authorization"] = f"Bearer {bearer}"
+        # No local holds the token: a traceback's locals would show it.
+        request.headers["Authorization"] = f"Bearer {self.token()}"
         request.hooks["response"].append(self._on_response)
         return request
 
@@ -110,16 +110,18 @@ class EDSAuth(AuthBase):
         if response.status_code != 401:
             return response
         sent = response.request
+        # Tokens are held as Hidden and Token objects: if the resend fails, the traceback's
+        # locals show neither the rejected token nor the fresh one.
         rejected = _bearer(sent.headers.get("Authorization"))
         if rejected is None or not self.in_scope(sent.url or "") or not _replayable(sent):
             return response
-        self.cache.invalidate(self.credentials, rejected)
-        fresh = self.token()
-        if fresh == rejected:  # the endpoint handed back the same token: no point
+        self.cache.invalidate(self.credentials, rejected.value)
+        fresh = self.cache.get(self.credentials)
+        if fresh.value == rejected.value:  # the endpoint handed back the same token
             return response
         log.debug("API answered 401 for %s; resending once with a new token", sent.url)
         retry = sent.copy()
-        retry.headers["Authorization"] = f"Bearer {fresh}"
+        retry.headers["Authorization"] = f"Bearer {fresh.value}"
         # Drain the refused response so its connection can be reused.
         response.content  # noqa: B018
         response.close()
@@ -164,13 +166,13 @@ def _check_not_downgraded(url: str, api: Origin) -> None:
 _BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
 
 
-def _bearer(header: str | bytes | None) -> str | None:
+def _bearer(header: str | bytes | None) -> redaction.Hidden[str] | None:
     if header is None:
         return None
     if isinstance(header, bytes):
         header = header.decode("latin-1")
     match = _BEARER.match(header)
-    return match.group(1) if match else None
+    return redaction.Hidden(match.group(1)) if match else None
 
 
 def _replayable(request: requests.PreparedRequest) -> bool:

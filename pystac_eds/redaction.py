@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 # The whole header value goes, not just its RFC 6750 characters: a token holding a space,
 # a comma or an escaped CR/LF must not leave its tail behind. Quoted (a header dict's or
@@ -48,3 +51,16 @@ def install() -> None:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+
+
+class Hidden(Generic[T]):
+    """Holds a secret or token so that ``repr`` never shows it: tracebacks with locals
+    (Sentry's default, rich, IPython verbose, ``pytest -l``) print every local's repr."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<hidden {type(self.value).__name__}>"

@@ -12,10 +12,11 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import requests
+from requests.auth import HTTPBasicAuth
 
 from . import transport
 from .errors import TokenError
@@ -157,6 +158,17 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+def _reason(exc: BaseException) -> str:
+    """What went wrong underneath, by class name only: the messages of requests' and
+    urllib3's errors are safe today, but their causes hold connection objects."""
+    names = [type(exc).__name__]
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(names) < 4:
+        names.append(type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return " < ".join(dict.fromkeys(names))
+
+
 def _no_answer(message: str, hint: str) -> _Retryable:
     # No HTTP answer at all: always worth another attempt.
     return _Retryable(TokenError(message, retryable=True, hint=hint))
@@ -178,6 +190,44 @@ def _request_once(
             http.close()
 
 
+class _Form(Mapping[str, str]):
+    """The token request's form fields, a read-only mapping (what requests encodes) whose
+    ``repr`` (what a traceback's locals show) never shows the secret. Not a dict
+    subclass: pretty-printers walk those instead of calling ``repr``."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self._fields = fields
+
+    def __getitem__(self, name: str) -> str:
+        return self._fields[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"<token request form: {', '.join(self._fields)}>"
+
+
+class _Basic(HTTPBasicAuth):
+    """HTTP Basic client authentication whose ``repr`` never shows the secret."""
+
+    def __repr__(self) -> str:
+        return f"<HTTP Basic for client {self.username!r}>"
+
+
+def _client_authentication(credentials: Credentials, method: str) -> tuple[_Basic | None, _Form]:
+    """The ``auth`` and form fields that carry the client's id and secret, one way only."""
+    fields = {"grant_type": "client_credentials"}
+    if method == "basic":
+        return _Basic(credentials.client_id, credentials.client_secret), _Form(fields)
+    fields["client_id"] = credentials.client_id
+    fields["client_secret"] = credentials.client_secret
+    return None, _Form(fields)
+
+
 def _exchange(
     http: requests.Session,
     credentials: Credentials,
@@ -185,14 +235,10 @@ def _exchange(
     clock: Clock,
     policy: RetryPolicy,
 ) -> Token:
-    form = {"grant_type": "client_credentials"}
-    auth: tuple[str, str] | None = None
-    if method == "basic":
-        auth = (credentials.client_id, credentials.client_secret)
-    else:
-        form["client_id"] = credentials.client_id
-        form["client_secret"] = credentials.client_secret
+    auth, form = _client_authentication(credentials, method)
     sent_at = clock()
+    # Transport errors are raised `from None`: their tracebacks run through requests' and
+    # urllib3's frames, whose locals hold the encoded form and Authorization header.
     try:
         response = http.post(
             credentials.auth_url,
@@ -204,19 +250,19 @@ def _exchange(
         )
     except requests.Timeout as exc:
         raise _no_answer(
-            f"The token URL {credentials.auth_url} did not answer in time.",
+            f"The token URL {credentials.auth_url} did not answer in time ({_reason(exc)}).",
             "the token service is slow or unreachable; try again later.",
-        ) from exc
+        ) from None
     except requests.ConnectionError as exc:
         raise _no_answer(
-            f"Could not connect to the token URL {credentials.auth_url}.",
+            f"Could not connect to the token URL {credentials.auth_url} ({_reason(exc)}).",
             "check EDS_AUTH_URL and your network connection.",
-        ) from exc
+        ) from None
     except requests.RequestException as exc:
         raise TokenError(
-            f"The token request to {credentials.auth_url} failed: {type(exc).__name__}.",
+            f"The token request to {credentials.auth_url} failed ({_reason(exc)}).",
             hint="check EDS_AUTH_URL.",
-        ) from exc
+        ) from None
     with response:
         if 300 <= response.status_code < 400:
             raise TokenError(

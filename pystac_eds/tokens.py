@@ -116,32 +116,46 @@ def parse_token_response(
     ``issued_at`` should be the time the request was *sent*, so the computed expiry
     errs on the early side.
     """
+    outcome = _read_answer(status, body, content_type, issued_at, token_url)
+    # The answer may hold a token: gone before anything is raised, so no traceback's
+    # locals (Sentry, rich, IPython verbose, pytest -l) show it. _read_answer returns
+    # its error rather than raising it for the same reason.
+    del body
+    if isinstance(outcome, TokenError):
+        raise outcome
+    return outcome
+
+
+def _read_answer(
+    status: int, body: bytes, content_type: str, issued_at: float, token_url: str
+) -> Token | TokenError:
     data = _json_object(body)
     if not 200 <= status < 300:
-        raise _error_for_status(status, data, body, content_type, token_url)
+        return _error_for_status(status, data, body, content_type, token_url)
     if data is None:
         if _looks_like_html(body, content_type):
-            raise TokenError(
+            return TokenError(
                 f"The token URL {token_url} answered with an HTML page, not a JSON token.",
                 status=status,
                 hint="check EDS_AUTH_URL: it must be the OAuth2 token endpoint, "
                 "not a login page, a proxy page or the STAC API.",
             )
-        raise TokenError(
+        return TokenError(
             f"The token URL {token_url} answered {status} with a body that is not a JSON object.",
             status=status,
             hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
         )
     value = data.get("access_token")
     if not isinstance(value, str) or not value.strip():
-        raise TokenError(
+        return TokenError(
             f"The token URL {token_url} answered {status} without an access_token.",
             status=status,
             hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
         )
-    if not is_bearer_token(value.strip()):
+    value = value.strip()
+    if not is_bearer_token(value):
         # Never quote it: it may be a real token with one stray character.
-        raise TokenError(
+        return TokenError(
             f"The token URL {token_url} issued an access token with characters a bearer "
             "token cannot hold (RFC 6750 allows letters, digits, -._~+/ and trailing =); "
             "it was not used.",
@@ -150,13 +164,11 @@ def parse_token_response(
         )
     token_type = data.get("token_type", "Bearer")
     if isinstance(token_type, str) and token_type.lower() != "bearer":
-        raise TokenError(
+        return TokenError(
             f"The token URL {token_url} issued a {token_type!r} token; the EDS API needs Bearer.",
             status=status,
         )
-    return Token(
-        value=value.strip(), expires_at=_expiry(data, value, issued_at), issued_at=issued_at
-    )
+    return Token(value=value, expires_at=_expiry(data, value, issued_at), issued_at=issued_at)
 
 
 #: Lifetimes outside (0, this) are nonsense, whatever the token endpoint says.

@@ -6,14 +6,18 @@ on, so a leak into a log line shows up as well as one into an error.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import socket
 import threading
+import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 
 import pystac_eds
 from pystac_eds import (
@@ -26,9 +30,13 @@ from pystac_eds import (
 )
 from pystac_eds.redaction import redact
 from pystac_eds.testing import Reply, StacServer, TokenServer
+from pystac_eds.token_request import RetryPolicy, request_token
 from pystac_eds.tokens import parse_token_response
 
 from .conftest import CANARY_SECRET
+
+PACKAGE = Path(pystac_eds.__file__).parent
+TESTS = Path(__file__).parent
 
 
 @pytest.fixture(autouse=True)
@@ -290,3 +298,105 @@ def test_item4_redaction_keeps_what_follows_a_quoted_value() -> None:
     text = "{'Authorization': 'Bearer abc', 'Accept': 'application/json'}"
     assert redact(text) == "{'Authorization': 'Bearer <redacted>', 'Accept': 'application/json'}"
     assert redact(redact(text)) == redact(text)
+
+
+# --- item 5: tracebacks with locals -----------------------------------------------------------
+
+
+def locals_text(exc: BaseException, *, ours_only: bool = False) -> str:
+    """Every frame's locals as a traceback with locals prints them (``repr`` of each),
+    over the exception chain as the traceback module and Sentry walk it; the test's own
+    frames left out. ``ours_only``: frames of pystac_eds only, over the whole chain
+    (suppressed context included)."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for frame, _ in traceback.walk_tb(current.__traceback__):
+            where = Path(frame.f_code.co_filename)
+            if (PACKAGE in where.parents) if ours_only else (TESTS not in where.parents):
+                name = frame.f_code.co_name
+                lines += [f"{name}: {k}={v!r}" for k, v in frame.f_locals.items()]
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif ours_only or not current.__suppress_context__:
+            current = current.__context__
+        else:
+            current = None
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("method", ["basic", "post"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        pytest.param(Reply(200, b"\xff\xfe not json"), id="undecodable"),
+        pytest.param(
+            Reply(200, {"access_token": "TOKEN-CANARY-1234", "token_type": "mac"}), id="mac"
+        ),
+        pytest.param(Reply(400, {"error": "invalid_grant"}), id="4xx"),
+        pytest.param(Reply(503, {"access_token": "TOKEN-CANARY-1234"}), id="5xx"),
+    ],
+)
+def test_item5_token_request_tracebacks_hold_no_secret_or_token(
+    server: TokenServer, method: str, reply: Reply
+) -> None:
+    server.script.append(reply)
+    policy = RetryPolicy(attempts=1, timeout=(5.0, 5.0))
+    with pytest.raises(TokenError) as info:
+        request_token(server.credentials(client_auth=method), policy=policy)
+    text = locals_text(info.value)
+    assert "_request_with_retries: " in text  # our frames were walked
+    assert CANARY_SECRET not in text and "TOKEN-CANARY" not in text
+
+
+@pytest.mark.parametrize("method", ["basic", "post"])
+def test_item5_transport_errors_chain_no_frames_holding_the_secret(method: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    creds = Credentials(
+        client_id="id",
+        client_secret=CANARY_SECRET,
+        auth_url=f"http://127.0.0.1:{port}/token",
+        api_url="http://127.0.0.1:1/",
+        client_auth=method,  # type: ignore[arg-type]
+    )
+    with pytest.raises(TokenError) as info:
+        request_token(creds, policy=RetryPolicy(attempts=1))
+    assert "ConnectionRefusedError" in str(info.value)  # the cause is named ...
+    text = locals_text(info.value)
+    assert CANARY_SECRET not in text  # ... without chaining requests' frames
+    assert base64.b64encode(f"id:{CANARY_SECRET}".encode()).decode() not in text
+
+
+def test_item5_a_failed_resend_after_401_leaves_no_token_in_our_frames(server: TokenServer) -> None:
+    # An API that answers 401 and then is gone: EDSAuth's resend with a fresh token fails.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    def answer_401_then_vanish() -> None:
+        conn, _ = listener.accept()
+        listener.close()  # before answering: the resend finds nothing listening
+        with conn:
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+
+    thread = threading.Thread(target=answer_401_then_vanish, daemon=True)
+    thread.start()
+    api = f"http://127.0.0.1:{port}/"
+    session = requests.Session()
+    session.auth = EDSAuth(server.credentials(api), cache=TokenCache())
+    with pytest.raises(requests.ConnectionError) as info:
+        session.get(api, timeout=10)
+    thread.join(10)
+    assert server.issued == 2  # the rejected token and the fresh one
+    text = locals_text(info.value, ours_only=True)
+    assert "_on_response: fresh=" in text  # its frame was walked
+    for token in server.issued_tokens:
+        assert token not in text
