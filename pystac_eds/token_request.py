@@ -7,8 +7,10 @@ raises a :class:`~pystac_eds.errors.TokenError` that says what to fix.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
+import math
 import random
 import threading
 import time
@@ -17,8 +19,9 @@ from dataclasses import dataclass
 
 import requests
 from requests.auth import HTTPBasicAuth
+from urllib3.exceptions import DecodeError, HTTPError, ReadTimeoutError
 
-from . import transport
+from . import redaction, transport
 from .errors import TokenError
 from .settings import Credentials
 from .tokens import Clock, Token, parse_token_response
@@ -29,7 +32,8 @@ Sleep = Callable[[float], None]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds on the token request: attempts, backoff, per-call timeout, total time."""
+    """Bounds on the token request: attempts, backoff, per-call timeout, and ``total``, one
+    wall-clock deadline over every attempt, wait and body read."""
 
     attempts: int = 4
     backoff: float = 0.5
@@ -39,7 +43,7 @@ class RetryPolicy:
     total: float = 60.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
+        if retry_after is not None and math.isfinite(retry_after):
             return min(max(retry_after, 0.0), self.max_retry_after)
         # Full jitter: spreads many processes that failed together.
         return random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))  # noqa: S311
@@ -57,19 +61,19 @@ def learnt_client_auth(auth_url: str) -> str | None:
         return _learnt_methods.get(auth_url)
 
 
-def _retry_after(response: requests.Response, now: float) -> float | None:
-    raw = response.headers.get("Retry-After")
+def _retry_after(raw: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (seconds or an HTTP date); ``None`` for
+    anything else, ``nan`` and ``inf`` included."""
     if not raw:
         return None
     try:
-        return float(raw)
+        seconds = float(raw)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - now
+        try:
+            seconds = email.utils.parsedate_to_datetime(raw).timestamp() - now
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def _client_rejected(error: TokenError) -> bool:
@@ -126,18 +130,18 @@ def _request_with_retries(
     sleep: Sleep,
     policy: RetryPolicy,
 ) -> Token:
-    started = clock()
+    deadline = clock() + policy.total
     last: TokenError | None = None
     for attempt in range(policy.attempts):
         retry_after: float | None = None
         try:
-            return _request_once(credentials, method, session, clock, policy)
+            return _request_once(credentials, method, session, clock, policy, deadline)
         except _Retryable as err:
             last, retry_after = err.error, err.retry_after
         if attempt + 1 >= policy.attempts:
             break
         delay = policy.delay(attempt, retry_after)
-        if clock() + delay - started > policy.total:
+        if clock() + delay >= deadline:  # no time left for another attempt
             break
         log.debug(
             "token request to %s failed (%s); retry %d in %.2fs",
@@ -180,11 +184,12 @@ def _request_once(
     session: requests.Session | None,
     clock: Clock,
     policy: RetryPolicy,
+    deadline: float,
 ) -> Token:
     # Our own session sends loopback requests direct, never through an environment proxy.
     http = session if session is not None else transport.new_session()
     try:
-        return _exchange(http, credentials, method, clock, policy)
+        return _exchange(http, credentials, method, clock, policy, deadline)
     finally:
         if session is None:
             http.close()
@@ -234,52 +239,128 @@ def _exchange(
     method: str,
     clock: Clock,
     policy: RetryPolicy,
+    deadline: float,
 ) -> Token:
+    url = credentials.auth_url
     auth, form = _client_authentication(credentials, method)
     sent_at = clock()
+    remaining = deadline - sent_at
     # Transport errors are raised `from None`: their tracebacks run through requests' and
     # urllib3's frames, whose locals hold the encoded form and Authorization header.
     try:
         response = http.post(
-            credentials.auth_url,
+            url,
             data=form,
             auth=auth,
             headers={"Accept": "application/json"},
-            timeout=policy.timeout,
+            # No single wait may outlast the deadline; the body is read below, against it.
+            timeout=(min(policy.timeout[0], remaining), min(policy.timeout[1], remaining)),
             allow_redirects=False,  # a redirect would resend the secret elsewhere
+            stream=True,
         )
     except requests.Timeout as exc:
-        raise _no_answer(
-            f"The token URL {credentials.auth_url} did not answer in time ({_reason(exc)}).",
-            "the token service is slow or unreachable; try again later.",
-        ) from None
+        raise _too_slow(url, _reason(exc)) from None
     except requests.ConnectionError as exc:
         raise _no_answer(
-            f"Could not connect to the token URL {credentials.auth_url} ({_reason(exc)}).",
+            f"Could not connect to the token URL {url} ({_reason(exc)}).",
             "check EDS_AUTH_URL and your network connection.",
         ) from None
     except requests.RequestException as exc:
         raise TokenError(
-            f"The token request to {credentials.auth_url} failed ({_reason(exc)}).",
-            hint="check EDS_AUTH_URL.",
+            f"The token request to {url} failed ({_reason(exc)}).", hint="check EDS_AUTH_URL."
         ) from None
     with response:
         if 300 <= response.status_code < 400:
             raise TokenError(
-                f"The token URL {credentials.auth_url} redirects (HTTP {response.status_code}); "
+                f"The token URL {url} redirects (HTTP {response.status_code}); "
                 "pystac-eds does not follow it, so the secret stays where you sent it.",
                 status=response.status_code,
                 hint="set EDS_AUTH_URL to the final token endpoint URL.",
             )
+        body = _read_body(response, url, clock, policy, deadline)
         try:
             return parse_token_response(
                 response.status_code,
-                response.content,
+                bytes(body.value),
                 content_type=response.headers.get("Content-Type", ""),
                 issued_at=sent_at,
-                token_url=credentials.auth_url,
+                token_url=url,
             )
         except TokenError as err:
             if err.retryable:
-                raise _Retryable(err, _retry_after(response, clock())) from None
+                wait = _retry_after(response.headers.get("Retry-After"), clock())
+                raise _Retryable(err, wait) from None
             raise
+
+
+#: The most a token answer may weigh: a token is a few kilobytes at most.
+MAX_BODY = 1024 * 1024
+_CHUNK = 16 * 1024
+
+
+def _read_body(
+    response: requests.Response,
+    url: str,
+    clock: Clock,
+    policy: RetryPolicy,
+    deadline: float,
+) -> redaction.Hidden[bytearray]:
+    """The answer's body, read in chunks against the deadline and the size cap. Held as
+    :class:`~pystac_eds.redaction.Hidden`: it may hold a token."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_big(url, response.status_code)
+    raw = response.raw
+    read = getattr(raw, "read1", None) or raw.read  # read1: at most one recv per call
+    body = redaction.Hidden(bytearray())
+    while True:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise _too_slow(url, "the answer was still arriving")
+        _limit_next_wait(raw, min(policy.timeout[1], remaining))
+        before = len(body.value)
+        try:
+            body.value += read(_CHUNK, decode_content=True)
+        except ReadTimeoutError:
+            raise _too_slow(url, "the answer stopped arriving") from None
+        except DecodeError as exc:
+            raise TokenError(
+                f"The token URL {url} sent an answer that could not be decoded ({_reason(exc)}).",
+                status=response.status_code,
+                hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
+            ) from None
+        except (HTTPError, OSError) as exc:  # reset, cut short: a transient network error
+            raise _no_answer(
+                f"The connection to the token URL {url} broke while reading its answer "
+                f"({_reason(exc)}).",
+                "the network or the token service dropped the connection; try again later.",
+            ) from None
+        if len(body.value) > MAX_BODY:
+            raise _too_big(url, response.status_code)
+        if len(body.value) == before:
+            return body
+
+
+def _limit_next_wait(raw: object, seconds: float) -> None:
+    # The read timeout was fixed when the request was sent; the deadline has come closer
+    # since. Tighten the socket's own timeout so one stalled recv cannot outlast it.
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(max(seconds, 0.001))
+
+
+def _too_slow(url: str, detail: str) -> _Retryable:
+    return _no_answer(
+        f"The token URL {url} did not answer in time ({detail}).",
+        "the token service is slow or unreachable; try again later.",
+    )
+
+
+def _too_big(url: str, status: int) -> TokenError:
+    return TokenError(
+        f"The token URL {url} answered with more than {MAX_BODY // 1024} KiB; a token answer "
+        "is a few kilobytes, so it was not read.",
+        status=status,
+        hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
+    )

@@ -81,18 +81,27 @@ def jwt_expiry(value: str) -> float | None:
     payload = parts[1] + "=" * (-len(parts[1]) % 4)
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):  # deep nesting
         return None
     exp = claims.get("exp") if isinstance(claims, dict) else None
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-        return float(exp)
+    return _number(exp)
+
+
+def _number(value: object) -> float | None:
+    """``value`` as a float if it is a JSON number that fits one (a 400-digit integer
+    does not), else ``None``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return None
     return None
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
         data = json.loads(body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
         return None
     return data if isinstance(data, dict) else None
 
@@ -181,10 +190,8 @@ def _plausible(lifetime: float) -> bool:
 
 def _expiry(data: Mapping[str, Any], value: str, issued_at: float) -> float:
     raw = data.get("expires_in")
-    lifetime: float | None = None
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        lifetime = float(raw)
-    elif isinstance(raw, str):
+    lifetime = _number(raw)
+    if isinstance(raw, str):
         try:
             lifetime = float(raw)
         except ValueError:

@@ -7,12 +7,16 @@ on, so a leak into a log line shows up as well as one into an error.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
+import re
 import socket
+import struct
 import threading
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -400,3 +404,243 @@ def test_item5_a_failed_resend_after_401_leaves_no_token_in_our_frames(server: T
     assert "_on_response: fresh=" in text  # its frame was walked
     for token in server.issued_tokens:
         assert token not in text
+
+
+# --- items 7, 8, 10: the token request's bounds --------------------------------------------
+
+
+class RawServer:
+    """A loopback server that hands each accepted connection to ``serve``, in turn, to
+    misbehave below HTTP (trickle, reset, no length). Counts connections."""
+
+    def __init__(self, *serve: Callable[[socket.socket], None]) -> None:
+        self._serve = list(serve)
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/token"
+
+    def _run(self) -> None:
+        for serve in self._serve:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn, contextlib.suppress(OSError):
+                _read_request(conn)
+                serve(conn)
+
+    def close(self) -> None:
+        self._listener.close()
+        self._thread.join(10)
+
+
+def _read_request(conn: socket.socket) -> None:
+    # All of it: closing with unread bytes would send a RST the test did not ask for.
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+    while length and len(body) < int(length.group(1)):
+        body += conn.recv(65536)
+
+
+def creds_for(url: str) -> Credentials:
+    return Credentials(
+        client_id="id", client_secret=CANARY_SECRET, auth_url=url, api_url="http://127.0.0.1:1/"
+    )
+
+
+HEADERS_200 = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+GOOD_BODY = b'{"access_token": "good-token", "expires_in": 3600}'
+
+
+def good_answer(conn: socket.socket) -> None:
+    conn.sendall(HEADERS_200 + b"Content-Length: %d\r\n\r\n" % len(GOOD_BODY) + GOOD_BODY)
+
+
+class StepClock:
+    """A clock that moves ``step`` seconds each time it is read: the deadline is reached
+    after a known number of reads, however fast or slow the machine."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 1_000_000.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_item7_a_body_trickling_in_is_cut_at_the_deadline() -> None:
+    sent = [0]
+
+    def trickle(conn: socket.socket) -> None:
+        conn.sendall(HEADERS_200 + b"Content-Length: 1000\r\n\r\n")
+        for _ in range(1000):  # one byte at a time, ~10 s in all
+            conn.sendall(b" ")
+            sent[0] += 1
+            time.sleep(0.01)
+
+    server = RawServer(trickle)
+    try:
+        policy = RetryPolicy(attempts=3, total=5.0, timeout=(5.0, 5.0))
+        with pytest.raises(TokenError, match="in time") as info:
+            request_token(creds_for(server.url), policy=policy, clock=StepClock(0.25))
+    finally:
+        server.close()
+    assert info.value.retryable and info.value.status is None
+    assert server.connections == 1  # no time left for another attempt
+    assert sent[0] < 1000  # it stopped reading long before the body was complete
+
+
+def test_item7_slow_5xx_answers_do_not_add_up_past_the_deadline() -> None:
+    # Each answer takes 3 s and the deadline is 2 s: the first wait is cut at 2 s,
+    # where before it waited for the 503 and then stopped only after it.
+    with TokenServer(client_secret=CANARY_SECRET) as server:
+        server.script += [Reply(503, {}, delay=3.0)] * 3
+        policy = RetryPolicy(attempts=3, backoff=0.01, total=2.0, timeout=(5.0, 30.0))
+        with pytest.raises(TokenError) as info:
+            request_token(server.credentials(), policy=policy)
+    assert info.value.status is None and "in time" in str(info.value)
+    assert len(server.requests) == 1
+
+
+def test_item8_an_oversized_declared_body_is_not_read() -> None:
+    def huge(conn: socket.socket) -> None:
+        conn.sendall(HEADERS_200 + b"Content-Length: %d\r\n\r\n" % (1 << 30))
+        conn.sendall(b" " * 65536)
+
+    server = RawServer(huge)
+    try:
+        with pytest.raises(TokenError, match="1024 KiB") as info:
+            request_token(creds_for(server.url), policy=RetryPolicy(attempts=3))
+    finally:
+        server.close()
+    assert info.value.status == 200 and not info.value.retryable
+    assert server.connections == 1
+
+
+def test_item8_an_undeclared_body_is_cut_at_the_cap() -> None:
+    sent = [0]
+
+    def endless(conn: socket.socket) -> None:
+        conn.sendall(HEADERS_200 + b"Connection: close\r\n\r\n")
+        block = b" " * 65536
+        for _ in range(1024):  # 64 MiB: more than the cap and all socket buffers
+            conn.sendall(block)
+            sent[0] += len(block)
+
+    server = RawServer(endless)
+    try:
+        with pytest.raises(TokenError, match="1024 KiB"):
+            request_token(creds_for(server.url), policy=RetryPolicy(attempts=1))
+    finally:
+        server.close()
+    assert sent[0] < 64 * 1024 * 1024
+
+
+def test_item10_a_connection_reset_mid_answer_is_retried() -> None:
+    def reset_mid_body(conn: socket.socket) -> None:
+        conn.sendall(HEADERS_200 + b"Content-Length: 100\r\n\r\n" + b'{"access_tok')
+        # SO_LINGER 0: close() sends a RST, as a crashed proxy or load balancer does.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    server = RawServer(reset_mid_body, good_answer)
+    try:
+        sleeps: list[float] = []
+        token = request_token(creds_for(server.url), sleep=sleeps.append)
+    finally:
+        server.close()
+    assert token.value == "good-token"
+    assert server.connections == 2 and len(sleeps) == 1
+
+
+def test_item10_a_reset_on_every_attempt_is_a_retryable_error_saying_so() -> None:
+    def reset(conn: socket.socket) -> None:
+        conn.sendall(HEADERS_200 + b"Content-Length: 100\r\n\r\n{")
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    server = RawServer(reset, reset)
+    try:
+        with pytest.raises(TokenError) as info:
+            request_token(
+                creds_for(server.url), policy=RetryPolicy(attempts=2), sleep=lambda s: None
+            )
+    finally:
+        server.close()
+    assert info.value.retryable and "broke while reading" in str(info.value)
+    assert "check EDS_AUTH_URL" not in str(info.value)
+
+
+# --- item 9: every failure of the token request is a TokenError -------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "nan",
+        "NaN",
+        "inf",
+        "-inf",
+        "1e999",
+        "Thu, 99 Foo 99999 99:99:99 GMT",
+        "99999999999999999999999 GMT",
+    ],
+)
+def test_item9_odd_retry_after_values_fall_back_to_backoff(value: str) -> None:
+    sleeps: list[float] = []
+    with TokenServer(client_secret=CANARY_SECRET) as server:
+        server.script.append(Reply(429, {"error": "slow_down"}, {"Retry-After": value}))
+        policy = RetryPolicy(backoff=0.01, max_backoff=0.02)
+        assert request_token(server.credentials(), policy=policy, sleep=sleeps.append)
+    assert len(sleeps) == 1 and 0 <= sleeps[0] <= 0.02
+
+
+DEEP = 100_000
+
+
+def _jwt(payload: bytes) -> str:
+    part = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    return f"eyJhbGciOiJub25lIn0.{part}.sig"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        pytest.param(200, b"[" * DEEP + b"]" * DEEP, id="deep-list"),
+        pytest.param(400, b'{"error": ' + b"[" * DEEP + b"]" * DEEP + b"}", id="deep-error"),
+        pytest.param(200, b'{"a": ' + b'{"a": ' * DEEP + b"1" + b"}" * (DEEP + 1), id="deep-dict"),
+        pytest.param(
+            200, b'{"access_token": "t", "expires_in": 1' + b"0" * 400 + b"}", id="big-int"
+        ),
+    ],
+)
+def test_item9_deep_or_huge_json_is_a_token_error_or_a_token(status: int, body: bytes) -> None:
+    try:
+        token = parse_token_response(status, body, issued_at=0.0)
+    except TokenError:
+        return
+    assert token.value == "t" and token.expires_at == 3600.0  # the big int is ignored
+
+
+def test_item9_a_jwt_with_a_deeply_nested_payload_is_still_a_token() -> None:
+    deep = _jwt(b'{"exp": ' + b"[" * DEEP + b"]" * DEEP + b"}")
+    huge_exp = _jwt(b'{"exp": 1' + b"0" * 400 + b"}")
+    for value in (deep, huge_exp):
+        body = json.dumps({"access_token": value}).encode()
+        token = parse_token_response(200, body, issued_at=0.0)
+        assert token.value == value and token.expires_at == 3600.0
+
+
+def test_item9_over_http_a_deep_body_is_a_token_error_not_a_recursion_error(
+    server: TokenServer,
+) -> None:
+    server.script.append(Reply(200, b"[" * DEEP + b"]" * DEEP))
+    with pytest.raises(TokenError, match="not a JSON object"):
+        request_token(server.credentials(), policy=RetryPolicy(attempts=1))
