@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import socket
+import stat
 import struct
 import threading
 import time
@@ -32,6 +33,7 @@ from pystac_eds import (
     TokenCache,
     TokenError,
 )
+from pystac_eds.disk import TOKENS_FOLDER, store_from_env
 from pystac_eds.redaction import redact
 from pystac_eds.testing import Reply, StacServer, TokenServer
 from pystac_eds.token_request import RetryPolicy, request_token
@@ -644,3 +646,50 @@ def test_item9_over_http_a_deep_body_is_a_token_error_not_a_recursion_error(
     server.script.append(Reply(200, b"[" * DEEP + b"]" * DEEP))
     with pytest.raises(TokenError, match="not a JSON object"):
         request_token(server.credentials(), policy=RetryPolicy(attempts=1))
+
+
+# --- item 13: EDS_TOKEN_CACHE at a folder that is not pystac-eds's ----------------------------
+
+
+def test_item13_a_project_folder_as_token_cache_keeps_its_mode_and_its_files(
+    server: TokenServer, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    project.chmod(0o2775)  # setgid, group-writable: shared with a team
+    theirs = {"package.json": "{}", "data.json": "[1]", "results-2024.json": "{}"}
+    for name, text in theirs.items():
+        (project / name).write_text(text)
+    (project / f"{'0' * 32}.json").write_text("looks like a 0.1 token file; is not ours")
+    before = {p.name: (p.read_bytes(), p.stat().st_mode) for p in project.iterdir()}
+
+    store = store_from_env({"EDS_TOKEN_CACHE": str(project)})
+    assert store is not None
+    cache = TokenCache(store=store)
+    token = cache.get(server.credentials())
+    assert TokenCache(store=store).get(server.credentials()) == token  # shared through disk
+    store.clear()
+
+    assert stat.S_IMODE(project.stat().st_mode) == 0o2775
+    assert sorted(p.name for p in project.iterdir()) == sorted([*before, TOKENS_FOLDER])
+    for name, (data, mode) in before.items():  # not one of them changed
+        assert ((project / name).read_bytes(), (project / name).stat().st_mode) == (data, mode)
+    assert stat.S_IMODE(store.tokens_folder.stat().st_mode) == 0o700
+
+
+def test_item13_an_unsafe_tokens_folder_turns_the_disk_cache_off_with_one_warning(
+    server: TokenServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    planted = tmp_path / "shared" / TOKENS_FOLDER
+    planted.mkdir(parents=True)
+    planted.chmod(0o777)
+    store = store_from_env({"EDS_TOKEN_CACHE": str(tmp_path / "shared")})
+    assert store is not None
+    cache = TokenCache(store=store)
+    assert cache.get(server.credentials())  # works, from memory: the disk is simply off
+    cache.clear()
+    assert cache.get(server.credentials())
+    assert list(planted.iterdir()) == []  # nothing written where others can read it
+    assert stat.S_IMODE(planted.stat().st_mode) == 0o777
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(planted) in warnings[0]
