@@ -14,10 +14,16 @@ T = TypeVar("T")
 
 # The whole header value goes, not just its RFC 6750 characters: a token holding a space,
 # a comma or an escaped CR/LF must not leave its tail behind. Quoted (a header dict's or
-# an exception's repr): up to the closing quote, escapes included. Otherwise: to the end
-# of the line.
-_QUOTED_BEARER = re.compile(r"""(?P<q>['"])(?P<scheme>Bearer\s+)(?:\\.|(?!(?P=q))[^\r\n])*""", re.I)
-_BEARER = re.compile(r"(?P<scheme>Bearer[ \t]+)(?!<redacted>)[^\r\n]+", re.IGNORECASE)
+# an exception's repr): up to the closing quote, escapes included. An "Authorization:"
+# header line: to the end of the line. Elsewhere "Bearer" (as written in headers, not
+# the word in a sentence) and the token characters after it.
+_QUOTED_BEARER = re.compile(
+    r"""(?P<q>['"])(?P<scheme>Bearer\s+)(?:\\.|(?!(?P=q))[^\r\n])*""", re.IGNORECASE
+)
+_HEADER_LINE = re.compile(
+    r"(?P<scheme>Authorization:[ \t]*Bearer[ \t]+)(?!<redacted>)[^\r\n]+", re.IGNORECASE
+)
+_BEARER = re.compile(r"(?P<scheme>\bBearer\s+)(?!<redacted>)[A-Za-z0-9\-._~+/]+=*")
 #: Loggers known to print request headers.
 HEADER_LOGGERS = ("pystac_client.stac_api_io",)
 
@@ -25,6 +31,7 @@ HEADER_LOGGERS = ("pystac_client.stac_api_io",)
 def redact(text: str) -> str:
     """``text`` with every bearer token (the whole header value) replaced by ``<redacted>``."""
     text = _QUOTED_BEARER.sub(r"\g<q>\g<scheme><redacted>", text)
+    text = _HEADER_LINE.sub(r"\g<scheme><redacted>", text)
     return _BEARER.sub(r"\g<scheme><redacted>", text)
 
 

@@ -165,9 +165,9 @@ def _read_answer(
     if not is_bearer_token(value):
         # Never quote it: it may be a real token with one stray character.
         return TokenError(
-            f"The token URL {token_url} issued an access token with characters a bearer "
-            "token cannot hold (RFC 6750 allows letters, digits, -._~+/ and trailing =); "
-            "it was not used.",
+            f"The token URL {token_url} issued an access token with characters that cannot "
+            "go in an Authorization header (RFC 6750 allows letters, digits, -._~+/ and "
+            "trailing =); it was not used.",
             status=status,
             hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
         )

@@ -10,10 +10,13 @@ import base64
 import contextlib
 import json
 import logging
+import os
 import re
 import socket
 import stat
 import struct
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -292,12 +295,18 @@ def test_item4_valid_b64tokens_are_accepted() -> None:
         "headers: {'Authorization': 'Bearer PART1\\'PART2'}",
         "Authorization: Bearer PART1 PART2",
         "authorization: bearer PART1\tPART2",
+        "sent Bearer PART1PART2 to the API",
     ],
 )
 def test_item4_redaction_removes_the_whole_header_value(text: str) -> None:
     cleaned = redact(text)
     assert "PART1" not in cleaned and "PART2" not in cleaned
     assert "<redacted>" in cleaned
+
+
+def test_item4_redaction_leaves_prose_alone() -> None:
+    text = "an access token that cannot go in a header; the API needs a bearer token."
+    assert redact(text) == text
 
 
 def test_item4_redaction_keeps_what_follows_a_quoted_value() -> None:
@@ -693,3 +702,47 @@ def test_item13_an_unsafe_tokens_folder_turns_the_disk_cache_off_with_one_warnin
     assert stat.S_IMODE(planted.stat().st_mode) == 0o777
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and str(planted) in warnings[0]
+
+
+# --- the command line, as a user runs it -----------------------------------------------------
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("EDS_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pystac_eds.cli", *args],
+        env={**base, "EDS_TOKEN_CACHE": "off", **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert CANARY_SECRET not in result.stdout + result.stderr
+    return result
+
+
+def test_item2_cli_token_refuses_a_dotenv_token_url_for_an_exported_secret(
+    server: TokenServer, tmp_path: Path
+) -> None:
+    write_env(
+        tmp_path / ".env", {"EDS_CLIENT_ID": server.client_id, "EDS_AUTH_URL": server.token_url}
+    )
+    result = run_cli("token", env={"EDS_SECRET": CANARY_SECRET}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert ".env" in result.stderr and "EDS_AUTH_URL" in result.stderr
+    assert server.requests == []
+    # Named explicitly, the same file is trusted.
+    result = run_cli("--env-file", ".env", "token", env={"EDS_SECRET": CANARY_SECRET}, cwd=tmp_path)
+    assert result.returncode == 0 and server.is_valid(result.stdout.strip())
+
+
+def test_item4_cli_verbose_check_never_prints_a_crlf_token(
+    server: TokenServer, tmp_path: Path
+) -> None:
+    with StacServer(server) as stac:
+        server.script.append(Reply(200, {"access_token": "PART1\r\nX-Injected: PART2"}))
+        result = run_cli("-v", "check", env=server.settings(stac.url), cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "RFC 6750" in output and "internal error" not in output
+    assert "PART1" not in output and "PART2" not in output
