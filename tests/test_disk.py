@@ -206,6 +206,35 @@ def test_symlinked_lock_file_is_replaced(store: DiskStore, tmp_path: Path) -> No
     assert target.read_text() == "untouched"
 
 
+@posix_only
+def test_fifo_in_place_of_the_file_neither_hangs_nor_is_read(store: DiskStore) -> None:
+    os.mkfifo(tokens(store) / f"{KEY}.eds-token.json", 0o600)
+    assert store.load(KEY, now=NOW) is None  # O_NONBLOCK: no writer needed
+    store.save(KEY, TOKEN)
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
+@posix_only
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_lock_file_that_is_not_a_file_neither_hangs_nor_raises(store: DiskStore, kind: str) -> None:
+    path = tokens(store) / f"{KEY}.eds-token.lock"
+    path.mkdir() if kind == "folder" else os.mkfifo(path, 0o600)
+    with store.lock(KEY):
+        store.save(KEY, TOKEN)
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
+def test_hard_link_at_the_token_path_is_replaced_not_written_through(
+    store: DiskStore, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere.json"
+    write_private(elsewhere, record(access_token="planted"))
+    os.link(elsewhere, tokens(store) / f"{KEY}.eds-token.json")
+    store.save(KEY, TOKEN)
+    assert json.loads(elsewhere.read_bytes())["access_token"] == "planted"
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
 def test_directory_in_place_of_the_file(store: DiskStore) -> None:
     (tokens(store) / f"{KEY}.eds-token.json").mkdir()
     assert store.load(KEY, now=NOW) is None

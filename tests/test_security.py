@@ -10,6 +10,7 @@ import base64
 import contextlib
 import json
 import logging
+import logging.config
 import os
 import re
 import socket
@@ -746,3 +747,117 @@ def test_item4_cli_verbose_check_never_prints_a_crlf_token(
     assert result.returncode != 0
     assert "RFC 6750" in output and "internal error" not in output
     assert "PART1" not in output and "PART2" not in output
+
+
+# --- withstood: kept as regression tests -------------------------------------------------------
+
+API_PORT = 8181
+SCOPE_TRICKS = [
+    f"http://127.0.0.1:{API_PORT}/search",  # the API itself: the control case
+    f"http://localhost:{API_PORT}/search",  # same machine, another origin
+    f"http://127.0.0.1:{API_PORT}@evil.example/search",
+    f"http://evil.example\\@127.0.0.1:{API_PORT}/search",
+    f"http://evil.example#@127.0.0.1:{API_PORT}/search",
+    f"http://evil.example?@127.0.0.1:{API_PORT}/search",
+    f"http://127.1:{API_PORT}/search",
+    f"http://2130706433:{API_PORT}/search",
+    f"http://[::ffff:127.0.0.1]:{API_PORT}/search",
+    f"http://127.0.0.1.:{API_PORT}/search",
+    f"https://127.0.0.1:{API_PORT}/search",
+    f"http://127.0.0.1:{API_PORT + 1}/search",
+]
+
+
+@pytest.mark.parametrize("url", SCOPE_TRICKS)
+def test_withstood_token_goes_only_where_urllib3_connects_to_the_api(
+    server: TokenServer, url: str
+) -> None:
+    from urllib3.util import parse_url
+
+    auth = EDSAuth(server.credentials(f"http://127.0.0.1:{API_PORT}/"), cache=TokenCache())
+    try:
+        prepared = requests.Request("GET", url).prepare()
+    except requests.RequestException:
+        return  # requests refuses it: nothing is sent at all
+    sent = auth(prepared)
+    target = parse_url(sent.url)
+    reaches_api = (target.scheme, target.host, target.port) == ("http", "127.0.0.1", API_PORT)
+    # (A user:password in the URL becomes requests' own Basic header: not our token.)
+    assert sent.headers.get("Authorization", "").startswith("Bearer ") is reaches_api
+    assert reaches_api is (url == SCOPE_TRICKS[0])
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """dictConfig and fileConfig change global state: disabled loggers, root handlers."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    loggers = {
+        name: (lg.disabled, lg.level, list(lg.handlers), lg.propagate)
+        for name, lg in logging.root.manager.loggerDict.items()
+        if isinstance(lg, logging.Logger)
+    }
+    yield
+    root.handlers[:], root.level = handlers, level
+    for name, (disabled, lvl, hs, propagate) in loggers.items():
+        lg = logging.getLogger(name)
+        lg.disabled, lg.level, lg.handlers[:], lg.propagate = disabled, lvl, hs, propagate
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_withstood_redaction_filter_survives_dict_and_file_config(
+    server: TokenServer, tmp_path: Path
+) -> None:
+    EDSAuth(server.credentials())  # installs the filter
+    name = "pystac_client.stac_api_io"
+    logging.config.dictConfig(
+        {"version": 1, "disable_existing_loggers": True, "loggers": {name: {"level": "DEBUG"}}}
+    )
+    ini = tmp_path / "logging.ini"
+    ini.write_text(
+        "[loggers]\nkeys=root,stac\n[handlers]\nkeys=\n[formatters]\nkeys=\n"
+        "[logger_root]\nlevel=WARNING\nhandlers=\n"
+        f"[logger_stac]\nlevel=DEBUG\nhandlers=\nqualname={name}\n"
+    )
+    logging.config.fileConfig(ini, disable_existing_loggers=True)
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    try:
+        logger.debug("GET x Headers: %s", {"Authorization": "Bearer SECRET-TOKEN-123"})
+    finally:
+        logger.removeHandler(handler)
+    assert seen and "SECRET-TOKEN-123" not in seen[0] and "<redacted>" in seen[0]
+
+
+ENV_TEXT = (
+    f"EDS_CLIENT_ID=id\nEDS_AUTH_URL=https://auth.example/token\nEDS_SECRET={CANARY_SECRET}\n"
+)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"\xef\xbb\xbf" + ENV_TEXT.encode(), id="bom"),
+        pytest.param(ENV_TEXT.replace("\n", "\r\n").encode(), id="crlf"),
+        pytest.param(("export " + ENV_TEXT.replace("\n", "\nexport ", 2)).encode(), id="export"),
+        pytest.param(ENV_TEXT.replace(f"={CANARY_SECRET}", f"='{CANARY_SECRET}'").encode(), id="q"),
+        pytest.param(("EDS_SECRET=first\n" + ENV_TEXT).encode(), id="duplicates"),
+        pytest.param(ENV_TEXT.encode("utf-16"), id="utf-16"),
+        pytest.param(ENV_TEXT.encode() + "# caf\xe9\n".encode("latin-1"), id="latin-1"),
+    ],
+)
+def test_withstood_odd_env_files_give_the_values_or_a_typed_error(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "EDS.env"
+    path.write_bytes(content)
+    try:
+        creds = Credentials.resolve(path, environ={})
+    except CredentialsError as err:
+        assert CANARY_SECRET not in str(err) and "EDS.env" in str(err)
+        return
+    assert creds.client_secret == CANARY_SECRET and creds.client_id == "id"
+    assert creds.auth_url == "https://auth.example/token"
