@@ -129,8 +129,13 @@ def _request_with_retries(
     clock: Clock,
     sleep: Sleep,
     policy: RetryPolicy,
+    deadline: float | None = None,
 ) -> Token:
-    deadline = clock() + policy.total
+    """One token request with bounded retries, all of it before ``deadline`` (by ``clock``;
+    default: ``policy.total`` from now). Pass one deadline to calls that make up one
+    token request, such as a second client authentication method."""
+    if deadline is None:
+        deadline = clock() + policy.total
     last: TokenError | None = None
     for attempt in range(policy.attempts):
         retry_after: float | None = None
@@ -311,7 +316,10 @@ def _read_body(
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise _too_big(url, response.status_code)
     raw = response.raw
-    read = getattr(raw, "read1", None) or raw.read  # read1: at most one recv per call
+    # read1 (urllib3 2) returns what one recv gives, so the deadline is checked between
+    # bytes trickling in; urllib3 1.26's read(n) waits for n bytes, hence smaller reads.
+    read1 = getattr(raw, "read1", None)
+    read, chunk = (read1, _CHUNK) if read1 is not None else (raw.read, 256)
     body = redaction.Hidden(bytearray())
     while True:
         remaining = deadline - clock()
@@ -320,7 +328,7 @@ def _read_body(
         _limit_next_wait(raw, min(policy.timeout[1], remaining))
         before = len(body.value)
         try:
-            body.value += read(_CHUNK, decode_content=True)
+            body.value += read(chunk, decode_content=True)
         except ReadTimeoutError:
             raise _too_slow(url, "the answer stopped arriving") from None
         except DecodeError as exc:
