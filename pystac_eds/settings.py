@@ -216,8 +216,25 @@ class Credentials:
         """
         unknown = set(overrides) - {*ENV_NAMES, "client_auth"}
         if unknown:
+            del environ, overrides  # may hold the secret; see below
             raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        env = os.environ if environ is None else environ
+        try:
+            return cls._gather(env_file, os.environ if environ is None else environ, cwd, overrides)
+        except (CredentialsError, InsecureTransportError) as err:
+            error = err
+        # The frames below held the secret (and, with os.environ, every variable): the
+        # error goes on with a fresh traceback, so tracebacks with locals cannot show them.
+        del environ, overrides
+        raise error.with_traceback(None)
+
+    @classmethod
+    def _gather(
+        cls,
+        env_file: str | os.PathLike[str] | None,
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str] | None,
+        overrides: Mapping[str, str | None],
+    ) -> Credentials:
         files = _env_files(env_file, cwd)
         consulted = _consulted(env_file, files)
         found = _lookup_all(overrides, env, files, discovered=env_file is None)

@@ -861,3 +861,27 @@ def test_withstood_odd_env_files_give_the_values_or_a_typed_error(
         return
     assert creds.client_secret == CANARY_SECRET and creds.client_id == "id"
     assert creds.auth_url == "https://auth.example/token"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        pytest.param({"EDS_AUTH_URL": "https://auth.example/t"}, id="no-client-id"),
+        pytest.param({"EDS_CLIENT_AUTH": "digest"}, id="bad-client-auth"),
+        pytest.param({"EDS_API_URL": "http://evil.example/"}, id="insecure"),
+        pytest.param({"EDS_CLIENT_ID": "id", "EDS_AUTH_URL": "https://a.example\\@b/"}, id="url"),
+    ],
+)
+@pytest.mark.parametrize("via", ["environ", "argument", "os.environ"])
+def test_item5_settings_errors_carry_no_frames_holding_the_secret(
+    settings: dict[str, str], via: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    if via == "os.environ":
+        monkeypatch.setenv("EDS_SECRET", CANARY_SECRET)
+    kwargs = {"client_secret": CANARY_SECRET} if via == "argument" else {}
+    environ = {**settings, "EDS_SECRET": CANARY_SECRET} if via == "environ" else None
+    with pytest.raises((CredentialsError, InsecureTransportError)) as info:
+        Credentials.resolve(environ=environ, **kwargs)
+    assert CANARY_SECRET not in locals_text(info.value)
