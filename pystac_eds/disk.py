@@ -42,6 +42,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from .redaction import Hidden
 from .tokens import Token, is_bearer_token
 
 log = logging.getLogger(__name__)
@@ -132,13 +133,13 @@ class DiskStore:
             info = os.fstat(fd)
             if not self._private(info, path, want_dir=False):
                 return None
-            data = os.read(fd, _MAX_SIZE + 1)
+            data = Hidden(os.read(fd, _MAX_SIZE + 1))  # Hidden: no traceback shows it
         except OSError as exc:
             log.debug("token cache: cannot read %s: %s", path, _why(exc))
             return None
         finally:
             os.close(fd)
-        token = _decode(data)
+        token = _decode(data.value)
         if token is None:
             log.debug("token cache: ignoring malformed %s", path)
             return None
@@ -150,7 +151,7 @@ class DiskStore:
         """Store ``token`` for ``key`` atomically. Never raises for I/O problems."""
         path = self.path(key)
         try:
-            body = _encode(token)
+            body = Hidden(_encode(token))  # Hidden: no traceback shows the token
         except (TypeError, ValueError) as exc:  # e.g. a NaN expiry: not worth storing
             log.debug("token cache: not storing an unencodable token: %s", type(exc).__name__)
             return
@@ -168,7 +169,7 @@ class DiskStore:
             try:
                 if hasattr(os, "fchmod"):
                     os.fchmod(fd, 0o600)  # a strange umask must not loosen or lock us out
-                view = memoryview(body)
+                view = memoryview(body.value)
                 while view:
                     view = view[os.write(fd, view) :]
             finally:
