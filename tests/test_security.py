@@ -885,3 +885,25 @@ def test_item5_settings_errors_carry_no_frames_holding_the_secret(
     with pytest.raises((CredentialsError, InsecureTransportError)) as info:
         Credentials.resolve(environ=environ, **kwargs)
     assert CANARY_SECRET not in locals_text(info.value)
+
+
+def test_withstood_ctrl_c_during_a_refresh_leaves_the_cache_usable(
+    server: TokenServer, tmp_path: Path
+) -> None:
+    calls = [0]
+
+    def fetch(credentials: Credentials) -> pystac_eds.Token:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise KeyboardInterrupt  # Ctrl-C while the token request is in flight
+        return request_token(credentials)
+
+    store = store_from_env({"EDS_TOKEN_CACHE": str(tmp_path / "cache")})
+    cache = TokenCache(fetch=fetch, store=store)
+    with pytest.raises(KeyboardInterrupt):
+        cache.get(server.credentials())
+    # Neither the in-process lock nor the cross-process lock file was left held.
+    other = TokenCache(store=store_from_env({"EDS_TOKEN_CACHE": str(tmp_path / "cache")}))
+    assert server.is_valid(cache.get(server.credentials()).value)
+    assert other.get(server.credentials()) == cache.get(server.credentials())
+    assert calls[0] == 2
