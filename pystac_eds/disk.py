@@ -2,7 +2,8 @@
 
 The files live in a folder of their own, ``pystac-eds-tokens``, that pystac-eds creates
 (0700) inside the cache location and marks with a ``CACHEDIR.TAG`` (which also keeps it
-out of backups). The location itself is never changed: not its mode, not a file in it.
+out of backups). Nothing already in the location is changed, not its mode, not a file
+in it: pystac-eds only adds its subfolder (and creates the location if it is missing).
 A tokens folder that is not private to us, or that pystac-eds did not create, is not
 used: one warning, and the disk cache is off for that store.
 
