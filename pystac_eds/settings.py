@@ -264,6 +264,9 @@ class _Found(NamedTuple):
     source: str
     discovered: Path | None = None
 
+    def __repr__(self) -> str:  # the value may be the secret
+        return f"_Found(source={self.source!r})"
+
 
 #: Setting name -> environment variable, for every setting :meth:`Credentials.resolve` reads.
 _SETTINGS = {**ENV_NAMES, "client_auth": _CLIENT_AUTH_ENV}
