@@ -907,3 +907,13 @@ def test_withstood_ctrl_c_during_a_refresh_leaves_the_cache_usable(
     assert server.is_valid(cache.get(server.credentials()).value)
     assert other.get(server.credentials()) == cache.get(server.credentials())
     assert calls[0] == 2
+
+
+def test_item3_cli_check_sends_nothing_through_the_proxy(
+    server: TokenServer, proxy: list[str], tmp_path: Path
+) -> None:
+    with StacServer(server) as stac:
+        proxy_env = {k: os.environ[k] for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")}
+        result = run_cli("check", env={**server.settings(stac.url), **proxy_env}, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert proxy == []
