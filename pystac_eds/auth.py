@@ -20,8 +20,8 @@ from requests.auth import AuthBase
 
 from . import redaction
 from .cache import TokenCache
-from .errors import InsecureTransportError
-from .settings import Credentials, is_loopback
+from .errors import CredentialsError, InsecureTransportError
+from .settings import Credentials, check_host, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,11 @@ class EDSAuth(AuthBase):
     ) -> None:
         self.credentials = credentials if credentials is not None else Credentials.resolve()
         self._cache = cache
-        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        if isinstance(allowed_hosts, str):  # iterating it would allow each character
+            raise CredentialsError(
+                f"allowed_hosts takes a list of host names, got the string {allowed_hosts!r}."
+            )
+        self.allowed_hosts = frozenset(check_host(h) for h in allowed_hosts)
         #: Headers sent with the token and only where it goes (the asset-access header:
         #: other hosts have no use for it). A value the caller set on the request wins.
         self.headers = dict(headers or {})
@@ -100,10 +104,10 @@ class EDSAuth(AuthBase):
         if not self.in_scope(url):
             _check_not_downgraded(url, self._api_origin)
             return request
-        bearer = self.token()
         if "Authorization" in request.headers:
             self._warn_authorization_replaced()
-        request.headers["Authorization"] = f"Bearer {bearer}"
+        # No local holds the token: a traceback's locals would show it.
+        request.headers["Authorization"] = f"Bearer {self.token()}"
         for name, value in self.headers.items():
             request.headers.setdefault(name, value)
         request.hooks["response"].append(self._on_response)
@@ -134,16 +138,18 @@ class EDSAuth(AuthBase):
         if response.status_code != 401:
             return response
         sent = response.request
+        # Tokens are held as Hidden and Token objects: if the resend fails, the traceback's
+        # locals show neither the rejected token nor the fresh one.
         rejected = _bearer(sent.headers.get("Authorization"))
         if rejected is None or not self.in_scope(sent.url or "") or not _replayable(sent):
             return response
-        self.cache.invalidate(self.credentials, rejected)
-        fresh = self.token()
-        if fresh == rejected:  # the endpoint handed back the same token: no point
+        self.cache.invalidate(self.credentials, rejected.value)
+        fresh = self.cache.get(self.credentials)
+        if fresh.value == rejected.value:  # the endpoint handed back the same token
             return response
         log.debug("API answered 401 for %s; resending once with a new token", sent.url)
         retry = sent.copy()
-        retry.headers["Authorization"] = f"Bearer {fresh}"
+        retry.headers["Authorization"] = f"Bearer {fresh.value}"
         # Drain the refused response so its connection can be reused.
         response.content  # noqa: B018
         response.close()
@@ -188,13 +194,13 @@ def _check_not_downgraded(url: str, api: Origin) -> None:
 _BEARER = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
 
 
-def _bearer(header: str | bytes | None) -> str | None:
+def _bearer(header: str | bytes | None) -> redaction.Hidden[str] | None:
     if header is None:
         return None
     if isinstance(header, bytes):
         header = header.decode("latin-1")
     match = _BEARER.match(header)
-    return match.group(1) if match else None
+    return redaction.Hidden(match.group(1)) if match else None
 
 
 def _replayable(request: requests.PreparedRequest) -> bool:

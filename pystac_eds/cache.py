@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .errors import TokenError
-from .learnt import LearntMethods
+from .learnt import LearntMethods, PrivateFolder
 from .settings import Credentials
 from .token_request import RetryPolicy, request_token
 from .tokens import Clock, Token
@@ -117,8 +117,7 @@ class TokenCache:
         self._store = store
         # What `client_auth="auto"` learnt lives beside the tokens, so a new process does
         # not pay the failed first attempt again.
-        folder = getattr(store, "folder", None)
-        self.learnt = LearntMethods(folder if isinstance(folder, os.PathLike) else None)
+        self.learnt = LearntMethods(store if isinstance(store, PrivateFolder) else None)
 
     @classmethod
     def default(cls) -> TokenCache:
@@ -239,7 +238,7 @@ def _fresh_locks_after_fork() -> None:
     for cache in list(_caches):
         cache._entries_lock = threading.Lock()
         cache._count_lock = threading.Lock()
-        cache.learnt = LearntMethods(cache.learnt.folder)  # its lock may be held too
+        cache.learnt = LearntMethods(cache.learnt.store)  # its lock may be held too
         for entry in cache._entries.values():
             entry.lock = threading.Lock()
 

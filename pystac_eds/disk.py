@@ -1,18 +1,26 @@
 """The persistent token store: access tokens shared across processes and kernel restarts.
 
-One JSON file per cache key in a private folder (0700, files 0600), holding the token
-only, never a secret: ``{"version": 1, "access_token", "expires_at", "issued_at"}`` with
-absolute times. Writes go to a temporary file in the same folder that is then
-``os.replace``d over the old one, so a reader sees the old token or the new one, never
-half of one; reads therefore need no lock. A separate ``<key>.lock`` file serialises
-*refreshes* across processes.
+The files live in a folder of their own, ``pystac-eds-tokens``, that pystac-eds creates
+(0700) inside the cache location and marks with a ``CACHEDIR.TAG`` (which also keeps it
+out of backups). Nothing already in the location is changed, not its mode, not a file
+in it: pystac-eds only adds its subfolder (and creates the location if it is missing).
+A tokens folder that is not private to us, or that pystac-eds did not create, is not
+used: one warning, and the disk cache is off for that store.
+
+One JSON file per cache key (0600), holding the token only, never a secret:
+``{"version": 1, "access_token", "expires_at", "issued_at"}`` with absolute times. Writes
+go to a temporary file in the same folder that is then ``os.replace``d over the old one,
+so a reader sees the old token or the new one, never half of one; reads therefore need
+no lock. A separate ``<key>.eds-token.lock`` file serialises *refreshes* across
+processes. Every name the store writes ends in ``.eds-token.json``, ``.eds-token.lock``
+or ``.eds-token.tmp``; :meth:`DiskStore.clear` removes nothing else.
 
 The store is an optimisation, never a source of failure: every I/O problem makes
 :meth:`DiskStore.load` return ``None`` and :meth:`DiskStore.save` do nothing, with a
 DEBUG log line that names the file but never the token.
 
-``EDS_TOKEN_CACHE`` moves the folder (it should be a folder dedicated to pystac-eds, as it
-is made private), or switches the store off with ``off``, ``0``, ``false``, ``no``,
+``EDS_TOKEN_CACHE`` moves the location (any folder: the tokens go in a subfolder), or
+switches the store off with ``off``, ``0``, ``false``, ``no``,
 ``none`` or ``disabled``. Unset, empty, ``on``, ``1``, ``true``, ``yes`` or ``default``
 mean the platform's user cache folder, see :func:`default_folder`.
 """
@@ -29,12 +37,14 @@ import re
 import secrets
 import stat
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from .tokens import Token
+from .redaction import Hidden
+from .tokens import Token, is_bearer_token
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +58,17 @@ _OFF = frozenset({"off", "0", "false", "no", "none", "disable", "disabled"})
 _DEFAULT = frozenset({"", "on", "1", "true", "yes", "default"})
 # Lower case only: on case-insensitive file systems "AB" and "ab" would share a file.
 _KEY = re.compile(r"[a-z0-9_-]{1,128}")
-_SUFFIX = ".json"
+#: The subfolder of the cache location that holds the files, created by pystac-eds.
+TOKENS_FOLDER = "pystac-eds-tokens"
+_SUFFIX = ".eds-token.json"
+_LOCK_SUFFIX = ".eds-token.lock"
+_TMP = re.compile(r"\.[a-z0-9_-]{1,128}\.[0-9a-f]{16}\.eds-token\.tmp")
+#: https://bford.info/cachedir/ : marks the folder as ours, and as a cache for backup tools.
+_TAG_NAME = "CACHEDIR.TAG"
+_TAG = (
+    b"Signature: 8a477f597d28d172789f06886806bc55\n"
+    b"# This folder holds access tokens cached by pystac-eds; it may be deleted.\n"
+)
 # A token is well under a kilobyte; anything much bigger is not ours.
 _MAX_SIZE = 64 * 1024
 # Owners and modes are only meaningful on POSIX; on Windows the per-user
@@ -63,10 +83,11 @@ _O_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | getattr(os, "O_
 
 
 class DiskStore:
-    """Tokens on disk under ``folder``, one file per cache key.
+    """Tokens on disk in the ``pystac-eds-tokens`` subfolder of ``folder``, one file per
+    cache key.
 
     Holds no open files or locks between calls, so it pickles (to dask workers, process
-    pools) as just its folder and timeout.
+    pools) as just its folder, timeout and whether it was switched off.
     """
 
     def __init__(
@@ -75,6 +96,13 @@ class DiskStore:
         # Absolute now, so a later chdir does not move the cache.
         self.folder = Path(folder).expanduser().absolute()
         self.lock_timeout = lock_timeout
+        #: Why the store switched itself off (the tokens folder is not safe), or None.
+        self.off_reason: str | None = None
+
+    @property
+    def tokens_folder(self) -> Path:
+        """The folder that holds the files: pystac-eds creates it, private, in :attr:`folder`."""
+        return self.folder / TOKENS_FOLDER
 
     def __repr__(self) -> str:
         return f"DiskStore({str(self.folder)!r})"
@@ -86,7 +114,7 @@ class DiskStore:
         the folder or collide with another key."""
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise ValueError("cache key must be 1-128 characters of [a-z0-9_-]")
-        return self.folder / (key + _SUFFIX)
+        return self.tokens_folder / (key + _SUFFIX)
 
     def load(self, key: str, *, now: float | None = None) -> Token | None:
         """The stored token for ``key`` if it has not expired at ``now`` (default: the
@@ -106,13 +134,13 @@ class DiskStore:
             info = os.fstat(fd)
             if not self._private(info, path, want_dir=False):
                 return None
-            data = os.read(fd, _MAX_SIZE + 1)
+            data = Hidden(os.read(fd, _MAX_SIZE + 1))  # Hidden: no traceback shows it
         except OSError as exc:
             log.debug("token cache: cannot read %s: %s", path, _why(exc))
             return None
         finally:
             os.close(fd)
-        token = _decode(data)
+        token = _decode(data.value)
         if token is None:
             log.debug("token cache: ignoring malformed %s", path)
             return None
@@ -124,7 +152,7 @@ class DiskStore:
         """Store ``token`` for ``key`` atomically. Never raises for I/O problems."""
         path = self.path(key)
         try:
-            body = _encode(token)
+            body = Hidden(_encode(token))  # Hidden: no traceback shows the token
         except (TypeError, ValueError) as exc:  # e.g. a NaN expiry: not worth storing
             log.debug("token cache: not storing an unencodable token: %s", type(exc).__name__)
             return
@@ -132,7 +160,7 @@ class DiskStore:
             return
         # Dot-prefixed and random: never mistaken for a token file, never clashing
         # with another process's temporary file.
-        tmp = self.folder / f".{key}.{secrets.token_hex(8)}.tmp"
+        tmp = self.tokens_folder / f".{key}.{secrets.token_hex(8)}.eds-token.tmp"
         try:
             fd = os.open(tmp, _O_CREATE, 0o600)
         except OSError as exc:
@@ -142,7 +170,7 @@ class DiskStore:
             try:
                 if hasattr(os, "fchmod"):
                     os.fchmod(fd, 0o600)  # a strange umask must not loosen or lock us out
-                view = memoryview(body)
+                view = memoryview(body.value)
                 while view:
                     view = view[os.write(fd, view) :]
             finally:
@@ -158,23 +186,25 @@ class DiskStore:
                 os.unlink(tmp)
 
     def clear(self) -> None:
-        """Remove every token file (and leftover temporary file) of this store.
+        """Remove every token file (and leftover temporary file) of this store: only names
+        it writes, only in the tokens folder it created.
 
         Lock files are kept: they are empty, and deleting one while another process
         holds it would let a third process lock a new file and refresh concurrently.
         """
         if not self._folder_ok(create=False):
             return
+        folder = self.tokens_folder
         try:
-            names = os.listdir(self.folder)
+            names = os.listdir(folder)
         except OSError as exc:
-            log.debug("token cache: cannot list %s: %s", self.folder, _why(exc))
+            log.debug("token cache: cannot list %s: %s", folder, _why(exc))
             return
         for name in names:
-            ours = name.endswith(_SUFFIX) and _KEY.fullmatch(name[: -len(_SUFFIX)])
-            if ours or (name.startswith(".") and name.endswith(".tmp")):
+            token = name.endswith(_SUFFIX) and _KEY.fullmatch(name[: -len(_SUFFIX)])
+            if token or _TMP.fullmatch(name):
                 try:
-                    os.unlink(self.folder / name)
+                    os.unlink(folder / name)
                 except OSError as exc:
                     log.debug("token cache: cannot remove %s: %s", name, _why(exc))
 
@@ -190,7 +220,7 @@ class DiskStore:
         ``msvcrt``. Not for serialising threads of one process (``flock`` locks belong to
         open files, and ``msvcrt`` locks to processes): the caller does that.
         """
-        path = self.path(key).with_suffix(".lock")
+        path = self.path(key).with_name(key + _LOCK_SUFFIX)  # path() validates the key
         fd = self._open_lock(path) if self._folder_ok(create=True) else None
         locked = False
         try:
@@ -226,44 +256,118 @@ class DiskStore:
 
     # -- the folder --------------------------------------------------------------------
 
-    def _folder_ok(self, *, create: bool) -> bool:
-        """Whether the folder exists and is private to us, creating it (0700) and
-        tightening its mode if needed. A folder of another user is never used: whoever
-        owns it could read our tokens or plant theirs."""
-        try:
-            if create:
-                os.makedirs(self.folder, mode=0o700, exist_ok=True)
-            info = os.stat(self.folder)
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            log.debug("token cache: cannot use folder %s: %s", self.folder, _why(exc))
-            return False
-        return self._private(info, self.folder, want_dir=True)
+    def private_folder(self, *, create: bool = False) -> Path | None:
+        """The tokens folder if it is safe to use (created by pystac-eds, a real folder,
+        ours, private), creating it when ``create``; ``None`` otherwise. Never raises."""
+        return self.tokens_folder if self._folder_ok(create=create) else None
 
-    def _private(self, info: os.stat_result, path: Path, *, want_dir: bool) -> bool:
-        kind_ok = stat.S_ISDIR(info.st_mode) if want_dir else stat.S_ISREG(info.st_mode)
-        if not kind_ok:
-            log.debug("token cache: ignoring %s: not a %s", path, "folder" if want_dir else "file")
+    def _folder_ok(self, *, create: bool) -> bool:
+        """Whether the tokens folder exists, is ours and private, creating it if asked.
+        Nothing that is already there is ever changed: a folder that is not safe
+        switches the store off (one warning) instead."""
+        if self.off_reason is not None:
             return False
-        if not _POSIX:
-            return True
-        if info.st_uid != os.geteuid():
-            log.debug("token cache: ignoring %s: owned by uid %d, not us", path, info.st_uid)
-            return False
-        if info.st_mode & 0o077 == 0:
-            return True
-        if not want_dir or info.st_mode & stat.S_ISVTX:
-            # A loose file may have been read or swapped by others; a sticky folder is a
-            # shared one like /tmp that we must not make private for everyone.
-            log.debug("token cache: ignoring %s: mode %o is not private", path, info.st_mode)
-            return False
+        folder = self.tokens_folder
         try:
-            os.chmod(path, 0o700)
+            info = os.lstat(folder)
+        except FileNotFoundError:
+            if not create or not self._create_folder():
+                return False
+            try:
+                info = os.lstat(folder)
+            except OSError as exc:
+                log.debug("token cache: cannot use folder %s: %s", folder, _why(exc))
+                return False
         except OSError as exc:
-            log.debug("token cache: cannot make %s private: %s", path, _why(exc))
+            log.debug("token cache: cannot use folder %s: %s", folder, _why(exc))
+            return False
+        problem = self._unsafe(info, folder, want_dir=True) or self._untagged(folder)
+        if problem:
+            self._switch_off(problem)
             return False
         return True
+
+    def _create_folder(self) -> bool:
+        """Create the tokens folder, private and tagged, atomically: it is made under a
+        temporary name and renamed into place, so it never exists without its tag (a
+        process that loses the race to another keeps the other's)."""
+        try:
+            # Missing parents are created with the default mode; existing ones untouched.
+            os.makedirs(self.folder, exist_ok=True)
+            staging = self.folder / f".{TOKENS_FOLDER}.{secrets.token_hex(8)}.eds-token.tmp"
+            os.mkdir(staging, 0o700)
+        except OSError as exc:
+            log.debug("token cache: cannot create %s: %s", self.tokens_folder, _why(exc))
+            return False
+        try:
+            if _POSIX:
+                os.chmod(staging, 0o700)  # ours, just made: a strange umask must not lock us out
+            fd = os.open(staging / _TAG_NAME, _O_CREATE, 0o600)
+            try:
+                os.write(fd, _TAG)
+            finally:
+                os.close(fd)
+            os.rename(staging, self.tokens_folder)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                log.debug("token cache: cannot create %s: %s", self.tokens_folder, _why(exc))
+            with contextlib.suppress(OSError):
+                os.unlink(staging / _TAG_NAME)
+            with contextlib.suppress(OSError):
+                os.rmdir(staging)
+            return exc.errno in (errno.EEXIST, errno.ENOTEMPTY)  # another process made it
+
+    def _untagged(self, folder: Path) -> str | None:
+        try:
+            fd = os.open(folder / _TAG_NAME, _O_READ)
+        except OSError:
+            return "it was not created by pystac-eds (no CACHEDIR.TAG of ours)"
+        try:
+            tag = os.read(fd, len(_TAG) + 1)
+        except OSError:
+            tag = b""
+        finally:
+            os.close(fd)
+        return None if tag == _TAG else "its CACHEDIR.TAG is not pystac-eds's"
+
+    def _switch_off(self, problem: str) -> None:
+        self.off_reason = problem
+        with _warned_lock:
+            if self.tokens_folder in _warned:
+                return
+            _warned.add(self.tokens_folder)
+        log.warning(
+            "token cache: not using %s: %s. The disk token cache is off; delete that folder "
+            "(pystac-eds creates a private one), or set EDS_TOKEN_CACHE to another folder.",
+            self.tokens_folder,
+            problem,
+        )
+
+    def _private(self, info: os.stat_result, path: Path, *, want_dir: bool) -> bool:
+        problem = self._unsafe(info, path, want_dir=want_dir)
+        if problem:
+            log.debug("token cache: ignoring %s: %s", path, problem)
+        return problem is None
+
+    @staticmethod
+    def _unsafe(info: os.stat_result, path: Path, *, want_dir: bool) -> str | None:
+        """Why ``path`` (of ``info``, from lstat or fstat) must not be used, if it must not:
+        a link or another kind of file, another user's, or open to others (who could
+        read our tokens or plant theirs)."""
+        if not (stat.S_ISDIR(info.st_mode) if want_dir else stat.S_ISREG(info.st_mode)):
+            return f"not a {'folder' if want_dir else 'regular file'}"
+        if not _POSIX:
+            return None
+        if info.st_uid != os.geteuid():
+            return f"owned by uid {info.st_uid}, not us"
+        if info.st_mode & 0o077:
+            return f"mode {stat.S_IMODE(info.st_mode):o} is not private"
+        return None
+
+
+_warned: set[Path] = set()
+_warned_lock = threading.Lock()
 
 
 # -- file format -----------------------------------------------------------------------
@@ -293,8 +397,8 @@ def _decode(data: bytes) -> Token | None:
         record.get("expires_at"),
         record.get("issued_at"),
     )
-    if not isinstance(value, str) or not value or not _time(expires_at) or not _time(issued_at):
-        return None
+    if not is_bearer_token(value) or not _time(expires_at) or not _time(issued_at):
+        return None  # a planted CR/LF "token" would split the Authorization header
     return Token(value=value, expires_at=float(expires_at), issued_at=float(issued_at))
 
 

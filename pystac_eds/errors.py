@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 class EDSError(Exception):
@@ -14,7 +14,9 @@ class CredentialsError(EDSError, ValueError):
 
     ``missing`` names the settings that were not found and ``sources`` lists every
     place that was looked at (arguments, environment variables, files), so the
-    message can say exactly where to put the value.
+    message can say exactly where to put the value. ``origins`` maps each setting that
+    was found (``EDS_SECRET``, ``EDS_AUTH_URL``, ...) to where it came from, e.g.
+    ``"environment EDS_SECRET"`` or ``"EDS_AUTH_URL in /path/.env"``; never a value.
     """
 
     def __init__(
@@ -23,10 +25,12 @@ class CredentialsError(EDSError, ValueError):
         *,
         missing: Sequence[str] = (),
         sources: Sequence[str] = (),
+        origins: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.missing = tuple(missing)
         self.sources = tuple(sources)
+        self.origins = dict(origins or {})
 
 
 class InsecureTransportError(EDSError, ValueError):

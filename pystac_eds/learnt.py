@@ -4,8 +4,9 @@ learnt afresh).
 
 A :class:`~pystac_eds.TokenCache` keeps one :class:`LearntMethods`. In memory it saves the
 failed first attempt for the rest of the process; with a folder (the disk token cache's)
-it also keeps one small file per client beside the token files, so a new process or
-CLI run does not pay that attempt again either.
+it also keeps one small file per client beside the token files (in the private folder
+the disk store creates and vets), so a new process or CLI run does not pay that attempt
+again either.
 
 The file holds no secret and not even the URL: it is named by a hash of that key and
 holds ``{"version": 1, "method": "basic" | "post"}``. It is read and written with the
@@ -24,6 +25,7 @@ import secrets
 import stat
 import threading
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from .settings import Credentials
 
@@ -38,17 +40,29 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
 
 
+@runtime_checkable
+class PrivateFolder(Protocol):
+    """Where the files go: the disk store's own folder, which it creates and vets."""
+
+    def private_folder(self, *, create: bool = False) -> Path | None: ...
+
+
 class LearntMethods:
     """Thread-safe map of client -> the method (``"basic"`` or ``"post"``) its token URL
-    accepted, persisted under ``folder`` when one is given."""
+    accepted, persisted in ``store``'s private folder when a store is given."""
 
-    def __init__(self, folder: str | os.PathLike[str] | None = None) -> None:
-        self.folder = Path(folder).expanduser().absolute() if folder is not None else None
+    def __init__(self, store: PrivateFolder | None = None) -> None:
+        self.store = store
         self._methods: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"LearntMethods(folder={str(self.folder) if self.folder else None!r})"
+        return f"LearntMethods(store={self.store!r})"
+
+    def _folder(self, *, create: bool) -> Path | None:
+        # The store says whether its folder is safe (ours, private, no link); never ours
+        # to create or chmod here.
+        return self.store.private_folder(create=create) if self.store is not None else None
 
     def get(self, credentials: Credentials) -> str | None:
         """The method the token URL accepted from this client before, in this process or
@@ -56,8 +70,9 @@ class LearntMethods:
         key = _key(credentials)
         with self._lock:
             known = self._methods.get(key)
-        if known is None and self.folder is not None:
-            known = _read(self.folder / (key + SUFFIX))
+        folder = self._folder(create=False) if known is None else None
+        if folder is not None:
+            known = _read(folder / (key + SUFFIX))
             if known is not None:
                 with self._lock:
                     self._methods.setdefault(key, known)
@@ -72,8 +87,9 @@ class LearntMethods:
         with self._lock:
             changed = self._methods.get(key) != method
             self._methods[key] = method
-        if changed and self.folder is not None:
-            path = self.folder / (key + SUFFIX)
+        folder = self._folder(create=True) if changed else None
+        if folder is not None:
+            path = folder / (key + SUFFIX)
             if _read(path) != method:
                 _write(path, method)
 
@@ -111,11 +127,6 @@ def _read(path: Path) -> str | None:
 def _write(path: Path, method: str) -> None:
     folder = path.parent
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = os.lstat(folder)
-        if not stat.S_ISDIR(info.st_mode) or not _ours(info) or (_POSIX and info.st_mode & 0o077):
-            log.debug("client-auth memory: %s is not a private folder of ours; not written", folder)
-            return
         tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o600)
         try:

@@ -8,15 +8,31 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Generic, TypeVar
 
-_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
+T = TypeVar("T")
+
+# The whole header value goes, not just its RFC 6750 characters: a token holding a space,
+# a comma or an escaped CR/LF must not leave its tail behind. Quoted (a header dict's or
+# an exception's repr): up to the closing quote, escapes included. An "Authorization:"
+# header line: to the end of the line. Elsewhere "Bearer" (as written in headers, not
+# the word in a sentence) and the token characters after it.
+_QUOTED_BEARER = re.compile(
+    r"""(?P<q>['"])(?P<scheme>Bearer\s+)(?:\\.|(?!(?P=q))[^\r\n])*""", re.IGNORECASE
+)
+_HEADER_LINE = re.compile(
+    r"(?P<scheme>Authorization:[ \t]*Bearer[ \t]+)(?!<redacted>)[^\r\n]+", re.IGNORECASE
+)
+_BEARER = re.compile(r"(?P<scheme>\bBearer\s+)(?!<redacted>)[A-Za-z0-9\-._~+/]+=*")
 #: Loggers known to print request headers.
 HEADER_LOGGERS = ("pystac_client.stac_api_io",)
 
 
 def redact(text: str) -> str:
-    """``text`` with every bearer token replaced by ``<redacted>``."""
-    return _BEARER.sub(r"\1<redacted>", text)
+    """``text`` with every bearer token (the whole header value) replaced by ``<redacted>``."""
+    text = _QUOTED_BEARER.sub(r"\g<q>\g<scheme><redacted>", text)
+    text = _HEADER_LINE.sub(r"\g<scheme><redacted>", text)
+    return _BEARER.sub(r"\g<scheme><redacted>", text)
 
 
 class RedactBearerFilter(logging.Filter):
@@ -42,3 +58,16 @@ def install() -> None:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+
+
+class Hidden(Generic[T]):
+    """Holds a secret or token so that ``repr`` never shows it: tracebacks with locals
+    (Sentry's default, rich, IPython verbose, ``pytest -l``) print every local's repr."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<hidden {type(self.value).__name__}>"

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from .errors import CredentialsError, InsecureTransportError
@@ -65,22 +66,78 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+#: Characters URL parsers disagree on (``urllib.parse`` vs urllib3 vs browsers): a
+#: backslash is a path separator to some and part of the user info to others; whitespace
+#: and control characters are stripped by some and kept by others.
+_AMBIGUOUS = re.compile(r"[\\\s\x00-\x1f\x7f-\x9f]")
+#: The only authority a URL setting may have: an ASCII host name or IP address (IPv6 in
+#: brackets) and an optional port. No user info, no percent-encoding, no zone id.
+_AUTHORITY = re.compile(
+    r"(?P<host>[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII
+)
+_HOST = re.compile(
+    r"[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*", re.ASCII
+)
+
+
+def _shown(url: str) -> str:
+    # The URL as an error message may show it: user info (which may hold a password) masked,
+    # control characters escaped by repr.
+    return repr(re.sub(r"(?<=//)[^/?#]*@", "***@", url))
+
+
 def check_url(url: str, setting: str, *, carries: str) -> str:
     """Validate an http(s) URL; plain http only to loopback, since ``carries`` (a secret or
-    a token) would travel in clear text."""
+    a token) would travel in clear text.
+
+    Only URLs that every parser reads alike are accepted (urllib3, which sends, and
+    ``urllib.parse``, which the loopback and scope checks use): no backslash, whitespace,
+    control character or user info, an ASCII host and a numeric port.
+    """
+    bad = _AMBIGUOUS.search(url)
+    if bad:
+        what = "a backslash" if bad.group() == "\\" else f"the character {bad.group()!r}"
+        raise CredentialsError(
+            f"{setting} contains {what}, which URL parsers read differently; "
+            f"remove it (got {_shown(url)})."
+        )
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing the port is the check: "h:abc" or ":99999" raise
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CredentialsError(f"{setting} must be an http(s) URL with a host, got {url!r}.")
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CredentialsError(f"{setting} must be an http(s) URL with a host, got {_shown(url)}.")
+    if "@" in parts.netloc:
+        raise CredentialsError(
+            f"{setting} must not hold a user name or password before '@' (got {_shown(url)}): "
+            "pystac-eds sends the credentials itself; give the plain URL."
+        )
+    authority = _AUTHORITY.fullmatch(parts.netloc)
+    port = authority.group("port") if authority else None
+    if authority is None or (port is not None and not 0 < int(port) < 65536):
+        raise CredentialsError(
+            f"{setting} must be an http(s) URL with an ASCII host name or IP address and an "
+            f"optional port 1-65535, got {_shown(url)} (write international names in their "
+            "xn-- form)."
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise InsecureTransportError(
             f"{setting}={url} uses plain http: the {carries} would travel in clear text. "
             "Use https (plain http is allowed only for loopback addresses)."
         )
     return url
+
+
+def check_host(host: object, setting: str = "allowed_hosts") -> str:
+    """A host name or IP address as ``allowed_hosts`` takes it, lower case and without
+    brackets; :class:`CredentialsError` for anything else (a URL, a port, user info,
+    spaces), since a host the scope check reads differently from the sender is a leak."""
+    if not isinstance(host, str) or not _HOST.fullmatch(host):
+        raise CredentialsError(
+            f"{setting} takes host names or IP addresses such as 'data.example.com' "
+            f"(no scheme, port, path, user info or spaces), got {host!r}."
+        )
+    return host.strip("[]").lower()
 
 
 def normalize_api_url(url: str) -> str:
@@ -160,76 +217,177 @@ class Credentials:
         ``api_url``, ``client_auth``, ``scope``) > environment > env file > defaults.
 
         With no ``env_file``, ``EDS.env`` then ``.env`` in the working directory are read
-        if present. Raises :class:`CredentialsError` naming what is missing and every
-        source consulted.
+        if present. Such a file found on its own is trusted less than the rest: a token URL
+        from it is used only if the secret came from that same file. Raises
+        :class:`CredentialsError` naming what is missing and every source consulted.
         """
         unknown = set(overrides) - {*ENV_NAMES, "client_auth", "scope"}
         if unknown:
+            del environ, overrides  # may hold the secret; see below
             raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        env = os.environ if environ is None else environ
+        try:
+            return cls._gather(env_file, os.environ if environ is None else environ, cwd, overrides)
+        except (CredentialsError, InsecureTransportError) as err:
+            error = err
+        # The frames below held the secret (and, with os.environ, every variable): the
+        # error goes on with a fresh traceback, so tracebacks with locals cannot show them.
+        del environ, overrides
+        raise error.with_traceback(None)
+
+    @classmethod
+    def _gather(
+        cls,
+        env_file: str | os.PathLike[str] | None,
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str] | None,
+        overrides: Mapping[str, str | None],
+    ) -> Credentials:
         files = _env_files(env_file, cwd)
-        consulted = ["arguments", "environment (" + ", ".join(ENV_NAMES.values()) + ")"]
-        consulted += [f"file {path}" for path, _ in files]
-        if env_file is None and not files:
-            consulted.append(
-                "files " + ", ".join(DEFAULT_ENV_FILES) + " in the working directory (none found)"
-            )
-
-        values: dict[str, str] = {}
-        sources: dict[str, str] = {}
-        optional = [("client_auth", _CLIENT_AUTH_ENV), ("scope", _SCOPE_ENV)]
-        for name, var in [*ENV_NAMES.items(), *optional]:
-            found = _lookup(name, var, overrides, env, files)
-            if found is not None:
-                values[name], sources[name] = found
-
-        if "client_secret" not in values:
-            raise CredentialsError(
-                "No EDS secret found: set EDS_SECRET (the API token from the EDS console, or a "
-                "legacy client secret) in the environment or in an EDS.env file, or pass "
-                "client_secret=. Looked at: " + "; ".join(consulted) + ".",
-                missing=[v for k, v in ENV_NAMES.items() if k not in values and k != "api_url"],
-                sources=consulted,
-            )
-        if "auth_url" not in values:
-            if values.get("client_id", NEW_FLOW_CLIENT_ID) != NEW_FLOW_CLIENT_ID:
-                raise CredentialsError(
-                    "EDS_CLIENT_ID is set but EDS_AUTH_URL is not: legacy client credentials "
-                    "need their own token URL (from the EDS console). API tokens of the new "
-                    f"login flow need no EDS_CLIENT_ID. Looked at: {'; '.join(consulted)}.",
-                    missing=["EDS_AUTH_URL"],
-                    sources=consulted,
-                )
-            values["auth_url"], sources["auth_url"] = NEW_FLOW_TOKEN_URL, "default (new login flow)"
-        if "client_id" not in values:
-            if values["auth_url"] != NEW_FLOW_TOKEN_URL:
-                raise CredentialsError(
-                    f"EDS_AUTH_URL is {values['auth_url']} but EDS_CLIENT_ID is not set: set the "
-                    f"client id that goes with that token URL. Looked at: {'; '.join(consulted)}.",
-                    missing=["EDS_CLIENT_ID"],
-                    sources=consulted,
-                )
-            values["client_id"], sources["client_id"] = (
-                NEW_FLOW_CLIENT_ID,
-                "default (new login flow)",
-            )
-        if "api_url" not in values:
-            values["api_url"], sources["api_url"] = DEFAULT_API_URL, "default"
-        auth = values.get("client_auth", "auto")
+        consulted = _consulted(env_file, files)
+        found = _lookup_all(overrides, env, files, discovered=env_file is None)
+        _check_trust(found)
+        values = _with_defaults(found, consulted)
+        auth = values["client_auth"].value
         if auth not in ("auto", "basic", "post"):
             raise CredentialsError(
                 f"{_CLIENT_AUTH_ENV} must be auto, basic or post, got {auth!r} "
-                f"(from {sources.get('client_auth')})."
+                f"(from {values['client_auth'].source})."
             )
         return cls(
-            client_id=values["client_id"],
-            client_secret=values["client_secret"],
-            auth_url=values["auth_url"],
-            api_url=values["api_url"],
+            client_id=values["client_id"].value,
+            client_secret=values["client_secret"].value,
+            auth_url=values["auth_url"].value,
+            api_url=values["api_url"].value,
             client_auth=auth,  # type: ignore[arg-type]
-            scope=values.get("scope"),
-            sources=sources,
+            scope=values["scope"].value if "scope" in values else None,
+            sources={name: found.source for name, found in values.items()},
         )
+
+
+class _Found(NamedTuple):
+    """A setting's value and where it came from. ``discovered`` is the env file it was
+    read from when that file was found in the working directory rather than named."""
+
+    value: str
+    source: str
+    discovered: Path | None = None
+
+    def __repr__(self) -> str:  # the value may be the secret
+        return f"_Found(source={self.source!r})"
+
+
+#: Setting name -> environment variable, for every setting :meth:`Credentials.resolve` reads.
+_SETTINGS = {**ENV_NAMES, "client_auth": _CLIENT_AUTH_ENV, "scope": _SCOPE_ENV}
+
+
+def _consulted(
+    env_file: str | os.PathLike[str] | None, files: list[tuple[Path, dict[str, str]]]
+) -> list[str]:
+    consulted = ["arguments", "environment (" + ", ".join(ENV_NAMES.values()) + ")"]
+    consulted += [f"file {path}" for path, _ in files]
+    if env_file is None and not files:
+        consulted.append(
+            "files " + ", ".join(DEFAULT_ENV_FILES) + " in the working directory (none found)"
+        )
+    return consulted
+
+
+def _lookup_all(
+    overrides: Mapping[str, str | None],
+    env: Mapping[str, str],
+    files: list[tuple[Path, dict[str, str]]],
+    *,
+    discovered: bool,
+) -> dict[str, _Found]:
+    """Every setting that was given somewhere, from the first source that has it.
+    ``discovered``: the files were found in the working directory, not named."""
+    found = {}
+    for name, var in _SETTINGS.items():
+        value = _lookup(name, var, overrides, env, files, discovered)
+        if value is not None:
+            found[name] = value
+    return found
+
+
+def _origins(found: Mapping[str, _Found]) -> dict[str, str]:
+    return {_SETTINGS[name]: value.source for name, value in found.items()}
+
+
+def _check_trust(found: Mapping[str, _Found]) -> None:
+    """A secret never goes to a token URL from a less trusted source, nor the token it buys
+    to an API URL from one: an env file found in the working directory (a cloned
+    repository, a shared folder) may point only the secret it holds itself elsewhere.
+    EarthDaily's own API hosts are no risk, wherever their URL came from."""
+    secret = found.get("client_secret")
+    for name, carries in (("auth_url", "secret"), ("api_url", "access token")):
+        url = found.get(name)
+        if url is None or secret is None or url.discovered is None:
+            continue
+        if secret.discovered == url.discovered:
+            continue
+        if name == "api_url" and _is_earthdaily_https(url.value):
+            continue
+        var = ENV_NAMES[name]
+        raise CredentialsError(
+            f"{var} comes from {url.source}, a file found in the working directory, but "
+            f"EDS_SECRET comes from {secret.source}: pystac-eds does not send the {carries} "
+            "to a URL that a file it merely found chose (a cloned repository or a shared "
+            f"folder could send it anywhere). If you trust {url.discovered}, name it "
+            f"(env_file= or --env-file) or set {var} in the environment; if not, remove "
+            f"{var} from it.",
+            sources=[url.source, secret.source],
+            origins=_origins(found),
+        )
+
+
+def _is_earthdaily_https(url: str) -> bool:
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    return parts.scheme == "https" and (host == EDS_HOST or host.endswith("." + EDS_HOST))
+
+
+def _with_defaults(found: Mapping[str, _Found], consulted: list[str]) -> dict[str, _Found]:
+    """``found`` completed with the defaults of the new login flow, or the error that says
+    which setting is missing."""
+    values = dict(found)
+    if "client_secret" not in values:
+        raise CredentialsError(
+            "No EDS secret found: set EDS_SECRET (the API token from the EDS console, or a "
+            "legacy client secret) in the environment or in an EDS.env file, or pass "
+            "client_secret=. Looked at: " + "; ".join(consulted) + ".",
+            missing=[v for k, v in ENV_NAMES.items() if k not in values and k != "api_url"],
+            sources=consulted,
+            origins=_origins(found),
+        )
+    client_id = values.get("client_id")
+    if "auth_url" not in values:
+        if client_id is not None and client_id.value != NEW_FLOW_CLIENT_ID:
+            raise CredentialsError(
+                "EDS_CLIENT_ID is set but EDS_AUTH_URL is not: legacy client credentials "
+                "need their own token URL (from the EDS console). API tokens of the new "
+                f"login flow need no EDS_CLIENT_ID. Looked at: {'; '.join(consulted)}.",
+                missing=["EDS_AUTH_URL"],
+                sources=consulted,
+                origins=_origins(found),
+            )
+        values["auth_url"] = _Found(NEW_FLOW_TOKEN_URL, "default (new login flow)")
+    if client_id is None:
+        auth_url = values["auth_url"].value
+        if auth_url != NEW_FLOW_TOKEN_URL:
+            raise CredentialsError(
+                f"EDS_AUTH_URL is {auth_url} but EDS_CLIENT_ID is not set: set the "
+                f"client id that goes with that token URL. Looked at: {'; '.join(consulted)}.",
+                missing=["EDS_CLIENT_ID"],
+                sources=consulted,
+                origins=_origins(found),
+            )
+        values["client_id"] = _Found(NEW_FLOW_CLIENT_ID, "default (new login flow)")
+    values.setdefault("api_url", _Found(DEFAULT_API_URL, "default"))
+    values.setdefault("client_auth", _Found("auto", "default"))
+    return values
 
 
 def _env_files(
@@ -266,11 +424,14 @@ def _lookup(
     overrides: Mapping[str, str | None],
     env: Mapping[str, str],
     files: list[tuple[Path, dict[str, str]]],
-) -> tuple[str, str] | None:
-    candidates: list[tuple[str | None, str]] = [(overrides.get(name), "argument")]
-    candidates.append((env.get(var), f"environment {var}"))
-    candidates += [(values.get(var), f"{var} in {path}") for path, values in files]
-    for value, source in candidates:
+    discovered: bool = False,
+) -> _Found | None:
+    candidates: list[tuple[str | None, str, Path | None]] = [
+        (overrides.get(name), "argument", None),
+        (env.get(var), f"environment {var}", None),
+    ]
+    candidates += [(values.get(var), f"{var} in {path}", path) for path, values in files]
+    for value, source, path in candidates:
         if value is not None and str(value).strip():
-            return str(value).strip(), source
+            return _Found(str(value).strip(), source, path if discovered else None)
     return None

@@ -8,17 +8,21 @@ raises a :class:`~pystac_eds.errors.TokenError` that says what to fix.
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import logging
+import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import requests
 from requests.auth import AuthBase
+from urllib3.exceptions import DecodeError, HTTPError, ReadTimeoutError
 
+from . import redaction, transport
 from .errors import TokenError
 from .learnt import LearntMethods
 from .settings import Credentials
@@ -29,10 +33,10 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], None]
 
-
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds on the token request: attempts, backoff, per-call timeout, total time."""
+    """Bounds on the token request: attempts, backoff, per-call timeout, and ``total``, one
+    wall-clock deadline over every attempt, wait and body read."""
 
     attempts: int = 4
     backoff: float = 0.5
@@ -42,25 +46,25 @@ class RetryPolicy:
     total: float = 60.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
+        if retry_after is not None and math.isfinite(retry_after):
             return min(max(retry_after, 0.0), self.max_retry_after)
         # Full jitter: spreads many processes that failed together.
         return random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))  # noqa: S311
 
 
-def _retry_after(response: requests.Response, now: float) -> float | None:
-    raw = response.headers.get("Retry-After")
+def _retry_after(raw: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (seconds or an HTTP date); ``None`` for
+    anything else, ``nan`` and ``inf`` included."""
     if not raw:
         return None
     try:
-        return float(raw)
+        seconds = float(raw)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - now
+        try:
+            seconds = email.utils.parsedate_to_datetime(raw).timestamp() - now
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
+    return seconds if math.isfinite(seconds) else None
 
 
 #: OAuth errors with which a token endpoint refuses *how* the client authenticated, as
@@ -94,9 +98,13 @@ def request_token(
     recorded in ``learnt``.
     """
     policy = policy or RetryPolicy()
+    # One deadline for the whole token request, the second method's attempts included.
+    deadline = clock() + policy.total
 
     def attempt(method: str) -> Token:
-        return _request_with_retries(credentials, method, session, clock, sleep, policy)
+        return _request_with_retries(
+            credentials, method, session, clock, sleep, policy, deadline
+        )
 
     if credentials.client_auth != "auto":
         return attempt(credentials.client_auth)
@@ -128,19 +136,24 @@ def _request_with_retries(
     clock: Clock,
     sleep: Sleep,
     policy: RetryPolicy,
+    deadline: float | None = None,
 ) -> Token:
-    started = clock()
+    """One token request with bounded retries, all of it before ``deadline`` (by ``clock``;
+    default: ``policy.total`` from now). Pass one deadline to calls that make up one
+    token request, such as a second client authentication method."""
+    if deadline is None:
+        deadline = clock() + policy.total
     last: TokenError | None = None
     for attempt in range(policy.attempts):
         retry_after: float | None = None
         try:
-            return _request_once(credentials, method, session, clock, policy)
+            return _request_once(credentials, method, session, clock, policy, deadline)
         except _Retryable as err:
             last, retry_after = err.error, err.retry_after
         if attempt + 1 >= policy.attempts:
             break
         delay = policy.delay(attempt, retry_after)
-        if clock() + delay - started > policy.total:
+        if clock() + delay >= deadline:  # no time left for another attempt
             break
         log.debug(
             "token request to %s failed (%s); retry %d in %.2fs",
@@ -152,6 +165,67 @@ def _request_with_retries(
         sleep(delay)
     assert last is not None
     raise last
+
+
+class _Retryable(Exception):
+    def __init__(self, error: TokenError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong underneath, by class name only: the messages of requests' and
+    urllib3's errors are safe today, but their causes hold connection objects."""
+    names = [type(exc).__name__]
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(names) < 4:
+        names.append(type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return " < ".join(dict.fromkeys(names))
+
+
+def _no_answer(message: str, hint: str) -> _Retryable:
+    # No HTTP answer at all: always worth another attempt.
+    return _Retryable(TokenError(message, retryable=True, hint=hint))
+
+
+def _request_once(
+    credentials: Credentials,
+    method: str,
+    session: requests.Session | None,
+    clock: Clock,
+    policy: RetryPolicy,
+    deadline: float,
+) -> Token:
+    # Our own session sends loopback requests direct, never through an environment proxy.
+    http = session if session is not None else transport.new_session()
+    try:
+        return _exchange(http, credentials, method, clock, policy, deadline)
+    finally:
+        if session is None:
+            http.close()
+
+
+class _Form(Mapping[str, str]):
+    """The token request's form fields, a read-only mapping (what requests encodes) whose
+    ``repr`` (what a traceback's locals show) never shows the secret. Not a dict
+    subclass: pretty-printers walk those instead of calling ``repr``."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self._fields = fields
+
+    def __getitem__(self, name: str) -> str:
+        return self._fields[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"<token request form: {', '.join(self._fields)}>"
 
 
 class ClientBasicAuth(AuthBase):
@@ -176,81 +250,149 @@ class ClientBasicAuth(AuthBase):
 
 def _client_authentication(
     credentials: Credentials, method: str
-) -> tuple[dict[str, str], ClientBasicAuth | None]:
-    """The form body and the auth of a token request by ``method`` ("basic" or "post")."""
-    form = {"grant_type": "client_credentials"}
+) -> tuple[ClientBasicAuth | None, _Form]:
+    """The ``auth`` and form fields that carry the client's id and secret, one way only."""
+    fields = {"grant_type": "client_credentials"}
     if credentials.scope:
-        form["scope"] = credentials.scope  # only when set: some servers refuse any scope
+        fields["scope"] = credentials.scope  # only when set: some servers refuse any scope
     if method == "basic":
-        return form, ClientBasicAuth(credentials.client_id, credentials.client_secret)
-    form["client_id"] = credentials.client_id
-    form["client_secret"] = credentials.client_secret
-    return form, None
+        return ClientBasicAuth(credentials.client_id, credentials.client_secret), _Form(fields)
+    fields["client_id"] = credentials.client_id
+    fields["client_secret"] = credentials.client_secret
+    return None, _Form(fields)
 
 
-class _Retryable(Exception):
-    def __init__(self, error: TokenError, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-
-
-def _no_answer(message: str, hint: str) -> _Retryable:
-    # No HTTP answer at all: always worth another attempt.
-    return _Retryable(TokenError(message, retryable=True, hint=hint))
-
-
-def _request_once(
+def _exchange(
+    http: requests.Session,
     credentials: Credentials,
     method: str,
-    session: requests.Session | None,
     clock: Clock,
     policy: RetryPolicy,
+    deadline: float,
 ) -> Token:
-    form, auth = _client_authentication(credentials, method)
+    url = credentials.auth_url
+    auth, form = _client_authentication(credentials, method)
     sent_at = clock()
-    http = session or requests
+    remaining = deadline - sent_at
+    # Transport errors are raised `from None`: their tracebacks run through requests' and
+    # urllib3's frames, whose locals hold the encoded form and Authorization header.
     try:
         response = http.post(
-            credentials.auth_url,
+            url,
             data=form,
             auth=auth,
             headers={"Accept": "application/json", "User-Agent": user_agent()},
-            timeout=policy.timeout,
+            # No single wait may outlast the deadline; the body is read below, against it.
+            timeout=(min(policy.timeout[0], remaining), min(policy.timeout[1], remaining)),
             allow_redirects=False,  # a redirect would resend the secret elsewhere
+            stream=True,
         )
     except requests.Timeout as exc:
-        raise _no_answer(
-            f"The token URL {credentials.auth_url} did not answer in time.",
-            "the token service is slow or unreachable; try again later.",
-        ) from exc
+        raise _too_slow(url, _reason(exc)) from None
     except requests.ConnectionError as exc:
         raise _no_answer(
-            f"Could not connect to the token URL {credentials.auth_url}.",
+            f"Could not connect to the token URL {url} ({_reason(exc)}).",
             "check EDS_AUTH_URL and your network connection.",
-        ) from exc
+        ) from None
     except requests.RequestException as exc:
         raise TokenError(
-            f"The token request to {credentials.auth_url} failed: {type(exc).__name__}.",
-            hint="check EDS_AUTH_URL.",
-        ) from exc
+            f"The token request to {url} failed ({_reason(exc)}).", hint="check EDS_AUTH_URL."
+        ) from None
     with response:
         if 300 <= response.status_code < 400:
             raise TokenError(
-                f"The token URL {credentials.auth_url} redirects (HTTP {response.status_code}); "
+                f"The token URL {url} redirects (HTTP {response.status_code}); "
                 "pystac-eds does not follow it, so the secret stays where you sent it.",
                 status=response.status_code,
                 hint="set EDS_AUTH_URL to the final token endpoint URL.",
             )
+        body = _read_body(response, url, clock, policy, deadline)
         try:
             return parse_token_response(
                 response.status_code,
-                response.content,
+                bytes(body.value),
                 content_type=response.headers.get("Content-Type", ""),
                 issued_at=sent_at,
-                token_url=credentials.auth_url,
+                token_url=url,
             )
         except TokenError as err:
             if err.retryable:
-                raise _Retryable(err, _retry_after(response, clock())) from None
+                wait = _retry_after(response.headers.get("Retry-After"), clock())
+                raise _Retryable(err, wait) from None
             raise
+
+
+#: The most a token answer may weigh: a token is a few kilobytes at most.
+MAX_BODY = 1024 * 1024
+_CHUNK = 16 * 1024
+
+
+def _read_body(
+    response: requests.Response,
+    url: str,
+    clock: Clock,
+    policy: RetryPolicy,
+    deadline: float,
+) -> redaction.Hidden[bytearray]:
+    """The answer's body, read in chunks against the deadline and the size cap. Held as
+    :class:`~pystac_eds.redaction.Hidden`: it may hold a token."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_big(url, response.status_code)
+    raw = response.raw
+    # read1 (urllib3 2) returns what one recv gives, so the deadline is checked between
+    # bytes trickling in; urllib3 1.26's read(n) waits for n bytes, hence smaller reads.
+    read1 = getattr(raw, "read1", None)
+    read, chunk = (read1, _CHUNK) if read1 is not None else (raw.read, 256)
+    body = redaction.Hidden(bytearray())
+    while True:
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise _too_slow(url, "the answer was still arriving")
+        _limit_next_wait(raw, min(policy.timeout[1], remaining))
+        before = len(body.value)
+        try:
+            body.value += read(chunk, decode_content=True)
+        except ReadTimeoutError:
+            raise _too_slow(url, "the answer stopped arriving") from None
+        except DecodeError as exc:
+            raise TokenError(
+                f"The token URL {url} sent an answer that could not be decoded ({_reason(exc)}).",
+                status=response.status_code,
+                hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
+            ) from None
+        except (HTTPError, OSError) as exc:  # reset, cut short: a transient network error
+            raise _no_answer(
+                f"The connection to the token URL {url} broke while reading its answer "
+                f"({_reason(exc)}).",
+                "the network or the token service dropped the connection; try again later.",
+            ) from None
+        if len(body.value) > MAX_BODY:
+            raise _too_big(url, response.status_code)
+        if len(body.value) == before:
+            return body
+
+
+def _limit_next_wait(raw: object, seconds: float) -> None:
+    # The read timeout was fixed when the request was sent; the deadline has come closer
+    # since. Tighten the socket's own timeout so one stalled recv cannot outlast it.
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(max(seconds, 0.001))
+
+
+def _too_slow(url: str, detail: str) -> _Retryable:
+    return _no_answer(
+        f"The token URL {url} did not answer in time ({detail}).",
+        "the token service is slow or unreachable; try again later.",
+    )
+
+
+def _too_big(url: str, status: int) -> TokenError:
+    return TokenError(
+        f"The token URL {url} answered with more than {MAX_BODY // 1024} KiB; a token answer "
+        "is a few kilobytes, so it was not read.",
+        status=status,
+        hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
+    )

@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from .errors import TokenError
@@ -25,6 +26,16 @@ Clock = Callable[[], float]
 DEFAULT_LIFETIME = 3600.0
 #: Refresh this long before expiry at most; see :meth:`Token.refresh_at`.
 MAX_REFRESH_MARGIN = 60.0
+
+
+#: RFC 6750 ``b64token``: all a bearer token may hold. Anything else (CR, LF, spaces,
+#: commas, quotes) could split or extend the ``Authorization`` header it goes into.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*", re.ASCII)
+
+
+def is_bearer_token(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is a string a bearer token may be (RFC 6750 ``b64token``)."""
+    return isinstance(value, str) and _B64TOKEN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -71,18 +82,27 @@ def jwt_expiry(value: str) -> float | None:
     payload = parts[1] + "=" * (-len(parts[1]) % 4)
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):  # deep nesting
         return None
     exp = claims.get("exp") if isinstance(claims, dict) else None
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-        return float(exp)
+    return _number(exp)
+
+
+def _number(value: object) -> float | None:
+    """``value`` as a float if it is a JSON number that fits one (a 400-digit integer
+    does not), else ``None``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return None
     return None
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
         data = json.loads(body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
         return None
     return data if isinstance(data, dict) else None
 
@@ -106,38 +126,59 @@ def parse_token_response(
     ``issued_at`` should be the time the request was *sent*, so the computed expiry
     errs on the early side.
     """
+    outcome = _read_answer(status, body, content_type, issued_at, token_url)
+    # The answer may hold a token: gone before anything is raised, so no traceback's
+    # locals (Sentry, rich, IPython verbose, pytest -l) show it. _read_answer returns
+    # its error rather than raising it for the same reason.
+    del body
+    if isinstance(outcome, TokenError):
+        raise outcome
+    return outcome
+
+
+def _read_answer(
+    status: int, body: bytes, content_type: str, issued_at: float, token_url: str
+) -> Token | TokenError:
     data = _json_object(body)
     if not 200 <= status < 300:
-        raise _error_for_status(status, data, body, content_type, token_url)
+        return _error_for_status(status, data, body, content_type, token_url)
     if data is None:
         if _looks_like_html(body, content_type):
-            raise TokenError(
+            return TokenError(
                 f"The token URL {token_url} answered with an HTML page, not a JSON token.",
                 status=status,
                 hint="check EDS_AUTH_URL: it must be the OAuth2 token endpoint, "
                 "not a login page, a proxy page or the STAC API.",
             )
-        raise TokenError(
+        return TokenError(
             f"The token URL {token_url} answered {status} with a body that is not a JSON object.",
             status=status,
             hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
         )
     value = data.get("access_token")
     if not isinstance(value, str) or not value.strip():
-        raise TokenError(
+        return TokenError(
             f"The token URL {token_url} answered {status} without an access_token.",
+            status=status,
+            hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
+        )
+    value = value.strip()
+    if not is_bearer_token(value):
+        # Never quote it: it may be a real token with one stray character.
+        return TokenError(
+            f"The token URL {token_url} issued an access token with characters that cannot "
+            "go in an Authorization header (RFC 6750 allows letters, digits, -._~+/ and "
+            "trailing =); it was not used.",
             status=status,
             hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
         )
     token_type = data.get("token_type", "Bearer")
     if isinstance(token_type, str) and token_type.lower() != "bearer":
-        raise TokenError(
+        return TokenError(
             f"The token URL {token_url} issued a {token_type!r} token; the EDS API needs Bearer.",
             status=status,
         )
-    return Token(
-        value=value.strip(), expires_at=_expiry(data, value, issued_at), issued_at=issued_at
-    )
+    return Token(value=value, expires_at=_expiry(data, value, issued_at), issued_at=issued_at)
 
 
 #: Lifetimes under this are unusable: a token valid for less than a second (``1e-9``,
@@ -155,10 +196,8 @@ def _plausible(lifetime: float) -> bool:
 
 def _expiry(data: Mapping[str, Any], value: str, issued_at: float) -> float:
     raw = data.get("expires_in")
-    lifetime: float | None = None
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        lifetime = float(raw)
-    elif isinstance(raw, str):
+    lifetime = _number(raw)
+    if isinstance(raw, str):
         try:
             lifetime = float(raw)
         except ValueError:

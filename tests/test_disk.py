@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pystac_eds.disk import DiskStore, default_folder, store_from_env
+from pystac_eds.disk import TOKENS_FOLDER, DiskStore, default_folder, store_from_env
 from pystac_eds.tokens import Token
 
 KEY = "0123456789abcdef"
@@ -60,6 +60,17 @@ def record(**changes: object) -> bytes:
     return json.dumps({k: v for k, v in data.items() if v is not None}).encode()
 
 
+def tokens(store: DiskStore) -> Path:
+    """The store's tokens folder, created by the store itself (as only it may be)."""
+    folder = store.private_folder(create=True)
+    assert folder is not None
+    return folder
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
 def write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(mode=0o700, exist_ok=True)
     path.write_bytes(data)
@@ -87,9 +98,10 @@ def test_round_trip(store: DiskStore) -> None:
 def test_file_holds_the_token_json_and_nothing_else(store: DiskStore) -> None:
     canary = "CANARY-client-secret-never-stored"
     store.save(KEY, TOKEN)
-    files = sorted(p.name for p in store.folder.iterdir())
-    assert files == [f"{KEY}.json"]  # no temporary file left behind
-    raw = (store.folder / f"{KEY}.json").read_bytes()
+    # No temporary file left behind, nothing written beside the tokens folder.
+    assert names(store.folder) == [TOKENS_FOLDER]
+    assert names(store.tokens_folder) == sorted(["CACHEDIR.TAG", f"{KEY}.eds-token.json"])
+    raw = store.path(KEY).read_bytes()
     assert canary.encode() not in raw
     assert json.loads(raw) == {
         "version": 1,
@@ -148,6 +160,8 @@ VALID = record()
         pytest.param(record(access_token=None), id="no-token"),
         pytest.param(record(access_token=123), id="token-not-str"),
         pytest.param(record(access_token=""), id="token-empty"),
+        pytest.param(record(access_token="tok\r\nX-Injected: 1"), id="token-crlf"),  # #13 item 4
+        pytest.param(record(access_token="tok en"), id="token-space"),
         pytest.param(record(expires_at="soon"), id="expiry-str"),
         pytest.param(record(expires_at=True), id="expiry-bool"),
         pytest.param(record(expires_at=None), id="no-expiry"),
@@ -157,7 +171,7 @@ VALID = record()
     ],
 )
 def test_damaged_file_is_ignored_then_replaced(store: DiskStore, data: bytes) -> None:
-    path = store.folder / f"{KEY}.json"
+    path = tokens(store) / f"{KEY}.eds-token.json"
     write_private(path, data)
     assert store.load(KEY, now=NOW) is None
     store.save(KEY, TOKEN)
@@ -166,15 +180,14 @@ def test_damaged_file_is_ignored_then_replaced(store: DiskStore, data: bytes) ->
 
 def test_valid_record_helper_is_accepted(store: DiskStore) -> None:
     # Guards the test above: its inputs fail for the reason named, not for a typo.
-    write_private(store.folder / f"{KEY}.json", VALID)
+    write_private(tokens(store) / f"{KEY}.eds-token.json", VALID)
     assert store.load(KEY, now=NOW) == Token("tok", NOW + 60, NOW)
 
 
 def test_symlink_is_never_followed_and_is_replaced(store: DiskStore, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere.json"
     write_private(elsewhere, record(access_token="planted"))
-    link = store.folder / f"{KEY}.json"
-    store.folder.mkdir(mode=0o700)
+    link = tokens(store) / f"{KEY}.eds-token.json"
     link.symlink_to(elsewhere)
     assert store.load(KEY, now=NOW) is None
     store.save(KEY, TOKEN)
@@ -186,21 +199,49 @@ def test_symlink_is_never_followed_and_is_replaced(store: DiskStore, tmp_path: P
 def test_symlinked_lock_file_is_replaced(store: DiskStore, tmp_path: Path) -> None:
     target = tmp_path / "target"
     target.write_text("untouched")
-    store.folder.mkdir(mode=0o700)
-    (store.folder / f"{KEY}.lock").symlink_to(target)
+    (tokens(store) / f"{KEY}.eds-token.lock").symlink_to(target)
     with store.lock(KEY):
         pass
-    assert not (store.folder / f"{KEY}.lock").is_symlink()
+    assert not (store.tokens_folder / f"{KEY}.eds-token.lock").is_symlink()
     assert target.read_text() == "untouched"
 
 
+@posix_only
+def test_fifo_in_place_of_the_file_neither_hangs_nor_is_read(store: DiskStore) -> None:
+    os.mkfifo(tokens(store) / f"{KEY}.eds-token.json", 0o600)
+    assert store.load(KEY, now=NOW) is None  # O_NONBLOCK: no writer needed
+    store.save(KEY, TOKEN)
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
+@posix_only
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_lock_file_that_is_not_a_file_neither_hangs_nor_raises(store: DiskStore, kind: str) -> None:
+    path = tokens(store) / f"{KEY}.eds-token.lock"
+    path.mkdir() if kind == "folder" else os.mkfifo(path, 0o600)
+    with store.lock(KEY):
+        store.save(KEY, TOKEN)
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
+def test_hard_link_at_the_token_path_is_replaced_not_written_through(
+    store: DiskStore, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere.json"
+    write_private(elsewhere, record(access_token="planted"))
+    os.link(elsewhere, tokens(store) / f"{KEY}.eds-token.json")
+    store.save(KEY, TOKEN)
+    assert json.loads(elsewhere.read_bytes())["access_token"] == "planted"
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
 def test_directory_in_place_of_the_file(store: DiskStore) -> None:
-    (store.folder / f"{KEY}.json").mkdir(parents=True)
-    store.folder.chmod(0o700)
+    (tokens(store) / f"{KEY}.eds-token.json").mkdir()
     assert store.load(KEY, now=NOW) is None
     store.save(KEY, TOKEN)  # cannot replace a directory: logged, not raised
     assert store.load(KEY, now=NOW) is None
-    assert [p.name for p in store.folder.iterdir()] == [f"{KEY}.json"]  # temp file cleaned up
+    # The temporary file was cleaned up.
+    assert names(store.tokens_folder) == sorted(["CACHEDIR.TAG", f"{KEY}.eds-token.json"])
 
 
 def test_unusable_folder_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -227,34 +268,81 @@ def test_folder_0700_and_file_0600_whatever_the_umask(store: DiskStore) -> None:
             pass
     finally:
         os.umask(old)
-    assert mode(store.folder) == 0o700
-    assert mode(store.folder / f"{KEY}.json") == 0o600
-    assert mode(store.folder / f"{KEY}.lock") == 0o600
+    assert mode(store.tokens_folder) == 0o700
+    assert mode(store.path(KEY)) == 0o600
+    assert mode(store.tokens_folder / f"{KEY}.eds-token.lock") == 0o600
 
 
 @posix_only
-def test_loose_folder_of_ours_is_tightened(store: DiskStore) -> None:
+def test_loose_location_is_used_but_never_changed(store: DiskStore) -> None:
+    # A project folder shared with a group (setgid, group-writable): tokens go into a
+    # private subfolder; the folder itself keeps its mode.
     store.folder.mkdir()
-    store.folder.chmod(0o755)
+    store.folder.chmod(0o2775)
     store.save(KEY, TOKEN)
-    assert mode(store.folder) == 0o700
+    assert mode(store.folder) == 0o2775
+    assert mode(store.tokens_folder) == 0o700
     assert store.load(KEY, now=NOW) == TOKEN
 
 
 @posix_only
-def test_shared_sticky_folder_is_refused_not_tightened(store: DiskStore) -> None:
+def test_shared_sticky_location_keeps_its_mode(store: DiskStore) -> None:
     store.folder.mkdir()
     store.folder.chmod(0o1777)  # like /tmp: making it private would break everyone else
     store.save(KEY, TOKEN)
     assert mode(store.folder) == 0o1777
-    assert list(store.folder.iterdir()) == []
-    write_private(store.folder / f"{KEY}.json", VALID)
+    assert names(store.folder) == [TOKENS_FOLDER]
+    assert mode(store.tokens_folder) == 0o700
+    assert store.load(KEY, now=NOW) == TOKEN
+
+
+@posix_only
+def test_loose_tokens_folder_switches_the_store_off_with_one_warning(
+    store: DiskStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.save(KEY, TOKEN)
+    store.tokens_folder.chmod(0o755)  # someone loosened it: others may have read or planted
     assert store.load(KEY, now=NOW) is None
+    store.save(KEY, Token("another-token", NOW + 60, NOW))
+    store.clear()
+    with store.lock(KEY):
+        pass
+    assert mode(store.tokens_folder) == 0o755  # not changed back behind the user's back
+    assert store.off_reason is not None and "not private" in store.off_reason
+    assert DiskStore(store.folder).load(KEY, now=NOW) is None
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "EDS_TOKEN_CACHE" in warnings[0].getMessage()
+    assert json.loads(store.path(KEY).read_bytes())["access_token"] == TOKEN.value
+
+
+@posix_only
+@pytest.mark.parametrize("kind", ["untagged", "foreign-tag", "symlink"])
+def test_tokens_folder_not_made_by_pystac_eds_is_not_used(
+    store: DiskStore, tmp_path: Path, kind: str
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    store.folder.mkdir()
+    if kind == "symlink":
+        store.tokens_folder.symlink_to(elsewhere)
+    else:
+        store.tokens_folder.mkdir(mode=0o700)
+        if kind == "foreign-tag":
+            (store.tokens_folder / "CACHEDIR.TAG").write_bytes(b"Signature: something else\n")
+    target = store.tokens_folder if kind != "symlink" else elsewhere
+    write_private(target / f"{KEY}.eds-token.json", VALID)
+    before = names(target)
+    assert store.load(KEY, now=NOW) is None
+    store.save(KEY, TOKEN)
+    store.clear()
+    assert names(target) == before
+    assert json.loads((target / f"{KEY}.eds-token.json").read_bytes())["access_token"] == "tok"
+    assert store.off_reason is not None
 
 
 @posix_only
 def test_file_readable_by_others_is_ignored(store: DiskStore) -> None:
-    path = store.folder / f"{KEY}.json"
+    path = tokens(store) / f"{KEY}.eds-token.json"
     write_private(path, VALID)
     path.chmod(0o644)
     assert store.load(KEY, now=NOW) is None
@@ -265,19 +353,19 @@ def test_file_readable_by_others_is_ignored(store: DiskStore) -> None:
 
 @root_only
 def test_folder_of_another_user_is_not_used(store: DiskStore) -> None:
-    write_private(store.folder / f"{KEY}.json", VALID)
-    os.chown(store.folder, 4242, 4242)
+    write_private(tokens(store) / f"{KEY}.eds-token.json", VALID)
+    os.chown(store.tokens_folder, 4242, 4242)
     assert store.load(KEY, now=NOW) is None
     store.save(KEY, TOKEN)
-    assert json.loads((store.folder / f"{KEY}.json").read_bytes())["access_token"] == "tok"
+    assert json.loads(store.path(KEY).read_bytes())["access_token"] == "tok"
     store.clear()
-    assert (store.folder / f"{KEY}.json").exists()
-    assert mode(store.folder) == 0o700
+    assert store.path(KEY).exists()
+    assert os.stat(store.tokens_folder).st_uid == 4242
 
 
 @root_only
 def test_file_of_another_user_is_ignored(store: DiskStore) -> None:
-    path = store.folder / f"{KEY}.json"
+    path = tokens(store) / f"{KEY}.eds-token.json"
     write_private(path, VALID)
     os.chown(path, 4242, 4242)
     assert store.load(KEY, now=NOW) is None
@@ -291,12 +379,14 @@ def test_clear_removes_token_files_only(store: DiskStore) -> None:
     store.save("fedcba", TOKEN)
     with store.lock(KEY):
         pass
-    (store.folder / "notes.txt").write_text("keep me")
-    (store.folder / f".{KEY}.0011.tmp").write_text("leftover")
+    (store.tokens_folder / "notes.txt").write_text("keep me")
+    (store.tokens_folder / f"{KEY}.json").write_text("keep me: not a name the store writes")
+    (store.tokens_folder / f".{KEY}.0011223344556677.eds-token.tmp").write_text("leftover")
     store.clear()
     assert store.load(KEY, now=NOW) is None
     assert store.load("fedcba", now=NOW) is None
-    assert sorted(p.name for p in store.folder.iterdir()) == [f"{KEY}.lock", "notes.txt"]
+    kept = ["CACHEDIR.TAG", f"{KEY}.eds-token.lock", f"{KEY}.json", "notes.txt"]
+    assert names(store.tokens_folder) == sorted(kept)
     DiskStore(store.folder / "never-created").clear()
 
 
@@ -313,7 +403,7 @@ def test_env_names_the_folder(tmp_path: Path) -> None:
     assert store is not None
     assert store.folder == tmp_path / "custom"
     store.save(KEY, TOKEN)
-    assert (tmp_path / "custom" / f"{KEY}.json").is_file()
+    assert (tmp_path / "custom" / TOKENS_FOLDER / f"{KEY}.eds-token.json").is_file()
 
 
 @pytest.mark.parametrize("value", [None, "", "  ", "on", "1", "true", "default"])
@@ -393,7 +483,7 @@ def holder(folder: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str]
         if proc.poll() is None:
             proc.stdin.write("go\n")
             proc.stdin.close()
-        assert proc.wait(timeout=30) == 0
+            assert proc.wait(timeout=30) == 0
 
 
 def test_lock_excludes_another_process(
@@ -431,6 +521,18 @@ def test_lock_wait_is_bounded(
     assert "going on without it" in caplog.text
 
 
+@posix_only
+def test_a_sigkilled_lock_holder_does_not_block_the_next_one(
+    folder: Path, holder: tuple[subprocess.Popen[str], Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    proc, marker = holder
+    proc.kill()  # SIGKILL while holding the lock: no clean-up code runs
+    proc.wait(timeout=30)
+    with DiskStore(folder, lock_timeout=30).lock(KEY):
+        pass  # the kernel dropped its flock with the process
+    assert "going on without it" not in caplog.text and not marker.exists()
+
+
 def test_lock_is_reusable_and_per_key(store: DiskStore) -> None:
     with store.lock(KEY), store.lock("another"):
         pass
@@ -450,6 +552,45 @@ for i in range(500):
 """
 
 
+RACER = """
+import sys
+from pystac_eds.disk import DiskStore
+from pystac_eds.tokens import Token
+store, me, rounds = DiskStore(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+torn = 0
+for i in range(rounds):
+    store.save("k", Token(value=f"{me:02d}{i:04d}" * 500, expires_at=2e9 + me, issued_at=float(i)))
+    token = store.load("k", now=1.0)
+    # Whoever wrote it, the value must be one writer's whole value for that record.
+    whole = token is not None and token.value == token.value[:6] * 500
+    if not whole or int(token.value[:2]) != token.expires_at - 2e9:
+        torn += 1
+print(torn)
+"""
+
+
+def test_many_processes_writing_and_reading_see_no_torn_token(store: DiskStore) -> None:
+    racers = [python(RACER, str(store.folder), str(n), "150") for n in range(8)]
+    torn = [int(proc.communicate(timeout=120)[0]) for proc in racers]
+    assert [proc.returncode for proc in racers] == [0] * 8
+    assert torn == [0] * 8  # 1200 reads under 8 concurrent writers, none torn
+    assert names(store.tokens_folder) == sorted(["CACHEDIR.TAG", "k.eds-token.json"])
+
+
+@posix_only
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores modes")
+def test_read_only_tokens_folder_reads_and_never_raises(store: DiskStore) -> None:
+    store.save(KEY, TOKEN)
+    store.tokens_folder.chmod(0o500)
+    try:
+        store.save(KEY, Token("newer-token", NOW + 7200, NOW))  # logged, not raised
+        assert store.load(KEY, now=NOW) == TOKEN
+        with store.lock("other"):
+            pass
+    finally:
+        store.tokens_folder.chmod(0o700)
+
+
 def test_concurrent_reader_never_sees_a_partial_file(store: DiskStore) -> None:
     writer = python(WRITER, str(store.folder))
     assert writer.stdout is not None
@@ -467,4 +608,4 @@ def test_concurrent_reader_never_sees_a_partial_file(store: DiskStore) -> None:
         loads += 1
     assert writer.wait(timeout=30) == 0
     assert store.load("k", now=1.0) == Token("0499" * 1000, 2e9 + 499, 499.0)
-    assert [p.name for p in store.folder.iterdir()] == ["k.json"]
+    assert names(store.tokens_folder) == ["CACHEDIR.TAG", "k.eds-token.json"]

@@ -236,3 +236,119 @@ def test_a_jwt_token_always_expires_after_it_was_issued(obj: dict[str, Any]) -> 
     except TokenError:
         return
     assert token.expires_at > token.issued_at
+
+
+# --- issue #13 item 1: the URL the checks read is the URL urllib3 sends to -----------------
+
+_TRICKY_URL_CHARS = st.sampled_from(
+    [*"aZ09-._~:/?#[]@!$&'()*+,;=%\\ ", "\t", "\n", "\x00", "\x7f", "\u00a0", "\uff0e", "\u0131"]
+)
+tricky_urls = st.one_of(
+    st.builds(
+        lambda scheme, authority, rest: f"{scheme}{authority}{rest}",
+        st.sampled_from(["http://", "https://", "HTTP://", "http:\\\\", "http:/"]),
+        st.one_of(
+            st.sampled_from(["127.0.0.1", "localhost", "[::1]", "evil.example", "127.0.0.1:8"]),
+            st.text(_TRICKY_URL_CHARS, max_size=16),
+        ),
+        st.text(_TRICKY_URL_CHARS, max_size=16),
+    ),
+    st.builds(
+        lambda a, b: f"http://{a}\\@{b}/token",
+        st.sampled_from(["evil.example", "x"]),
+        st.sampled_from(["127.0.0.1", "localhost"]),
+    ),
+)
+
+
+@PROPERTY
+@given(tricky_urls)
+@example("http://evil.example\\@127.0.0.1/token")
+@example("http://evil.example#@127.0.0.1/token")
+def test_an_accepted_url_names_the_same_origin_for_urllib3(url: str) -> None:
+    from urllib3.util import parse_url
+
+    from pystac_eds.settings import check_url
+
+    try:
+        check_url(url, "EDS_AUTH_URL", carries="client secret")
+    except TYPED as err:
+        assert "EDS_AUTH_URL" in str(err)
+        return
+    ours, theirs = urlsplit(url), parse_url(url)
+    assert (ours.scheme, ours.hostname, ours.port) == (
+        theirs.scheme,
+        (theirs.host or "").strip("[]").lower(),
+        theirs.port,
+    )
+
+
+# --- issue #13 item 9: odd Retry-After values, deep nesting, huge numbers ------------------
+
+retry_after_values = st.one_of(
+    st.text(max_size=40),
+    st.floats().map(repr),
+    st.sampled_from(["nan", "-nan", "inf", "-inf", "1e309", "-1", "0"]),
+    st.sampled_from(["Mon, 31 Dec 9999 23:59:59 GMT", "Mon, 01 Jan 0001 00:00:00 GMT"]),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+)
+
+
+@PROPERTY
+@given(retry_after_values, st.integers(0, 10))
+def test_any_retry_after_gives_a_finite_bounded_delay(raw: str, attempt: int) -> None:
+    from pystac_eds.token_request import RetryPolicy, _retry_after
+
+    policy = RetryPolicy()
+    seconds = _retry_after(raw, ISSUED_AT)
+    assert seconds is None or math.isfinite(seconds)
+    delay = policy.delay(attempt, seconds)
+    assert 0 <= delay <= max(policy.max_retry_after, policy.max_backoff)
+
+
+def _nest(depth: int, kind: str, leaf: bytes) -> bytes:
+    opener, closer = (b"[", b"]") if kind == "list" else (b'{"a": ', b"}")
+    return opener * depth + leaf + closer * depth
+
+
+nested = st.builds(
+    _nest, st.integers(1, 60_000), st.sampled_from(["list", "dict"]), st.sampled_from([b"1", b"[]"])
+)
+huge_ints = st.integers(300, 4000).map(lambda digits: b"1" + b"0" * digits)
+
+
+@PROPERTY
+@given(statuses, nested, st.sampled_from(["body", "error", "expires_in", "jwt-exp", "jwt"]))
+def test_deeply_nested_json_anywhere_gives_a_token_or_a_token_error(
+    status: int, deep: bytes, where: str
+) -> None:
+    jwt_claims = (b'{"exp": ' + deep + b"}") if where == "jwt-exp" else deep
+    jwt = f"e30.{base64.urlsafe_b64encode(jwt_claims).rstrip(b'=').decode()}.sig"
+    body = {
+        "body": deep,
+        "error": b'{"error": ' + deep + b"}",
+        "expires_in": b'{"access_token": "t", "expires_in": ' + deep + b"}",
+        "jwt-exp": json.dumps({"access_token": jwt}).encode(),
+        "jwt": json.dumps({"access_token": jwt}).encode(),
+    }[where]
+    try:
+        token = parse_token_response(status, body, issued_at=ISSUED_AT)
+    except TokenError as err:
+        assert err.status == status
+        return
+    assert math.isfinite(token.expires_at) and token.expires_at > ISSUED_AT
+
+
+@PROPERTY
+@given(huge_ints, st.booleans())
+def test_huge_numbers_give_a_token_with_a_sane_expiry(number: bytes, in_jwt: bool) -> None:
+    if in_jwt:
+        claims = base64.urlsafe_b64encode(b'{"exp": ' + number + b"}").rstrip(b"=").decode()
+        body = json.dumps({"access_token": f"e30.{claims}.sig"}).encode()
+    else:
+        body = b'{"access_token": "t", "expires_in": ' + number + b"}"
+    try:
+        token = parse_token_response(200, body, issued_at=ISSUED_AT)
+    except TokenError:
+        return  # e.g. more digits than Python parses by default: not JSON to us
+    assert token.expires_at == ISSUED_AT + 3600

@@ -204,18 +204,18 @@ def test_what_auto_learnt_survives_the_process_beside_the_disk_cache(tmp_path: P
             cache.store.clear()  # type: ignore[union-attr]  # force a token request each time
         # Basic then form fields once; the next two processes go straight to form fields.
         assert [r["basic"] for r in server.requests] == [True, False, False, False]
-    files = [p for p in folder.iterdir() if p.suffix == ".client-auth"]
+    files = [p for p in DiskStore(folder).tokens_folder.iterdir() if p.suffix == ".client-auth"]
     assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
     assert server.token_url not in files[0].read_text()
 
 
-def _learnt_file(folder: Path) -> Path:
-    (path,) = folder.glob("*.client-auth")
+def _learnt_file(store: DiskStore) -> Path:
+    (path,) = store.tokens_folder.glob("*.client-auth")
     return path
 
 
 def test_a_damaged_or_planted_learnt_file_means_nothing_learnt(tmp_path: Path) -> None:
-    folder = tmp_path / "token-cache"
+    folder = DiskStore(tmp_path / "token-cache")
     creds = Credentials(client_id="id", client_secret=CANARY_SECRET, auth_url="https://a.example/t")
     LearntMethods(folder).remember(creds, "post")
     path = _learnt_file(folder)
@@ -234,15 +234,15 @@ def test_a_damaged_or_planted_learnt_file_means_nothing_learnt(tmp_path: Path) -
 
 
 def test_a_learnt_file_is_not_written_into_a_folder_others_can_read(tmp_path: Path) -> None:
-    folder = tmp_path / "shared"
-    folder.mkdir(mode=0o755)
-    folder.chmod(0o755)
+    store = DiskStore(tmp_path / "shared")
+    store.tokens_folder.mkdir(mode=0o755, parents=True)  # planted, not made by pystac-eds
+    store.tokens_folder.chmod(0o755)
     creds = Credentials(client_id="id", client_secret=CANARY_SECRET, auth_url="https://a.example/t")
-    learnt = LearntMethods(folder)
+    learnt = LearntMethods(store)
     learnt.remember(creds, "post")
     assert learnt.get(creds) == "post"  # still known in memory
-    assert list(folder.iterdir()) == []
-    assert folder.stat().st_mode & 0o777 == 0o755  # and the user's folder is left as it was
+    assert list(store.tokens_folder.iterdir()) == []
+    assert store.tokens_folder.stat().st_mode & 0o777 == 0o755  # and left as it was
 
 
 def test_a_new_cli_run_does_not_pay_the_failed_attempt_again(tmp_path: Path) -> None:
@@ -260,8 +260,7 @@ def test_a_new_cli_run_does_not_pay_the_failed_attempt_again(tmp_path: Path) -> 
                 check=False,
             )
             assert run.returncode == 0, run.stderr
-            for saved in folder.glob("*.json"):
-                saved.unlink()  # as if the token had expired: the next run needs a new one
+            DiskStore(folder).clear()  # as if the token had expired: the next run needs one
         assert [r["basic"] for r in server.requests] == [True, False, False]
 
 

@@ -264,12 +264,11 @@ def _duration(seconds: float) -> str:
 def _check_stac(
     creds: Credentials, token: Token, report: Report
 ) -> tuple[requests.Session, dict[str, Any]]:
-    import requests
-
     from ..auth import EDSAuth
     from ..cache import TokenCache
+    from ..transport import new_session
 
-    session = requests.Session()
+    session = new_session()  # loopback APIs direct: an environment proxy would get the token
     # A private cache holding the token just checked: EDSAuth's scoping, no second request.
     session.auth = EDSAuth(creds, cache=TokenCache(fetch=lambda _creds: token))
     session.headers["Accept"] = "application/json"
