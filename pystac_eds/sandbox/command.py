@@ -12,7 +12,6 @@ import shlex
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -28,21 +27,35 @@ class _Terminated(BaseException):
     """Raised from the SIGTERM handler, so SIGTERM unwinds like Ctrl-C does."""
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated
+class _StopSignals:
+    """SIGINT and SIGTERM raise (to cut start-up or the wait short) *and* are remembered.
 
+    Raising alone is not enough: a signal handler runs wherever the main thread is, and
+    when that is a finalizer (``__del__`` of a connection or response being collected
+    while start-up polls the servers) Python reports the exception as "ignored" and
+    carries on, so a Ctrl-C during start-up was lost and the sandbox served on. The flag
+    survives that; :func:`_run` checks it after start-up and while it waits.
+    """
 
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    # Signal handlers can only be set from the main thread; elsewhere keep the default.
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        self.received = threading.Event()
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received.set()
+        raise KeyboardInterrupt if signum == signal.SIGINT else _Terminated
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        # Signal handlers can only be set from the main thread; elsewhere keep the default.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _positive_seconds(text: str) -> float:
@@ -95,21 +108,24 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse has printed the usage error already
         return exit_.code if isinstance(exit_.code, int) else 2
     sandbox = Sandbox(token_ttl=args.token_ttl, port=args.port)
-    with _sigterm_raises():
+    stop = _StopSignals()
+    with stop.installed():
         try:
-            return _run(sandbox)
+            return _run(sandbox, stop.received)
         finally:
             # Ctrl-C pressed again while stopping must not leave children behind.
             with _signals_ignored():
                 sandbox.stop()
 
 
-def _run(sandbox: Sandbox) -> int:
+def _run(sandbox: Sandbox, stop: threading.Event) -> int:
     # One try around everything: a signal may land between any two statements, even
     # between printing the ready line and starting to wait.
     try:
         try:
             sandbox.start()
+            if stop.is_set():  # the signal's exception was swallowed: see _StopSignals
+                raise KeyboardInterrupt
         except (KeyboardInterrupt, _Terminated):
             _error("interrupted during start-up; stopped")
             return EXIT_INTERRUPTED
@@ -121,7 +137,8 @@ def _run(sandbox: Sandbox) -> int:
             flush=True,
         )
         while (failure := sandbox.failure()) is None:
-            time.sleep(0.5)
+            if stop.wait(0.5):
+                raise KeyboardInterrupt
         _error(str(failure))
         return 1
     except SandboxUnavailable as error:
