@@ -126,6 +126,19 @@ def test_signature_covers_the_key(storage: AssetServer) -> None:
     assert error_code(requests.get(swapped, timeout=5)) == "SignatureDoesNotMatch"
 
 
+def test_a_session_token_is_signed_and_required() -> None:
+    with AssetServer(files={HREF: DATA}, session_token="FwoGZXIvYXdzEXAMPLE") as server:
+        url = server.presign(HREF)
+        assert dict(parse_qsl(urlsplit(url).query))["x-amz-security-token"] == (
+            "FwoGZXIvYXdzEXAMPLE"
+        )
+        assert requests.get(url, timeout=5).content == DATA
+        dropped = requests.get(url.split("&x-amz-security-token=")[0], timeout=5)
+        assert dropped.status_code == 403 and error_code(dropped) == "InvalidToken"
+        changed = requests.get(with_query(url, **{"x-amz-security-token": "other"}), timeout=5)
+        assert changed.status_code == 403
+
+
 def test_unsigned_and_missing(storage: AssetServer) -> None:
     unsigned = requests.get(f"{storage.base_url}/eds-test/sentinel-2-l2a/00000.tif", timeout=5)
     assert unsigned.status_code == 403 and error_code(unsigned) == "AccessDenied"
