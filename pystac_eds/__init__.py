@@ -16,8 +16,11 @@ from .errors import CredentialsError, EDSError, InsecureTransportError, TokenErr
 
 if TYPE_CHECKING:
     from .auth import EDSAuth
+    from .assets import use_presigned_hrefs
     from .cache import TokenCache
     from .client import open, stac_io
+    from .gdal import gdal_env
+    from .resign import resign
     from .settings import Credentials
     from .tokens import Token
 
@@ -31,6 +34,9 @@ _LAZY = {
     "Token": "tokens",
     "open": "client",
     "stac_io": "client",
+    "use_presigned_hrefs": "assets",
+    "resign": "resign",
+    "gdal_env": "gdal",
 }
 
 __all__ = [
@@ -43,8 +49,11 @@ __all__ = [
     "TokenCache",
     "TokenError",
     "__version__",
+    "gdal_env",
     "open",
+    "resign",
     "stac_io",
+    "use_presigned_hrefs",
 ]
 
 

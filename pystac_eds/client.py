@@ -13,6 +13,7 @@ from pystac_client.stac_api_io import StacApiIO, Timeout
 from requests import Request
 from urllib3 import Retry
 
+from .assets import PresignedModifier
 from .auth import EDSAuth
 from .cache import TokenCache
 from .errors import CredentialsError, EDSError
@@ -153,7 +154,8 @@ def open(
         io.auth.credentials.api_url,
         headers=headers,
         parameters=parameters,
-        modifier=modifier,
+        # Presigned: hrefs readable as is (see pystac_eds.assets); the user's modifier after.
+        modifier=PresignedModifier(modifier) if asset_access == "presigned" else modifier,
         request_modifier=request_modifier,
         stac_io=io,
         timeout=timeout,
