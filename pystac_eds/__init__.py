@@ -12,15 +12,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import CredentialsError, EDSError, InsecureTransportError, TokenError
+from .errors import (
+    CredentialsError,
+    EDSError,
+    InsecureTransportError,
+    MissingItemsError,
+    ResignError,
+    TokenError,
+)
 
 if TYPE_CHECKING:
-    from .auth import EDSAuth
     from .assets import use_presigned_hrefs
+    from .auth import EDSAuth
     from .cache import TokenCache
     from .client import open, stac_io
     from .gdal import gdal_env
-    from .resign import resign
+    from .resigning import resign
     from .settings import Credentials
     from .tokens import Token
 
@@ -35,7 +42,7 @@ _LAZY = {
     "open": "client",
     "stac_io": "client",
     "use_presigned_hrefs": "assets",
-    "resign": "resign",
+    "resign": "resigning",
     "gdal_env": "gdal",
 }
 
@@ -45,6 +52,8 @@ __all__ = [
     "EDSAuth",
     "EDSError",
     "InsecureTransportError",
+    "MissingItemsError",
+    "ResignError",
     "Token",
     "TokenCache",
     "TokenError",
