@@ -1,0 +1,45 @@
+"""Helpers for pixel tests: small COGs that match the test kit's sample items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+SIZE = 64
+
+
+def item_pixels(index: int) -> np.ndarray:
+    """Distinct, deterministic pixels for sample item ``index``."""
+    rows, cols = np.mgrid[0:SIZE, 0:SIZE]
+    return ((rows * 7 + cols * 13 + index * 101) % 4096).astype("uint16")
+
+
+def cog(pixels: np.ndarray, bbox: list[float]) -> bytes:
+    """A tiled GeoTIFF in EPSG:4326 covering ``bbox`` (as the sample item's footprint)."""
+    from rasterio.io import MemoryFile
+    from rasterio.transform import from_bounds
+
+    height, width = pixels.shape
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": str(pixels.dtype),
+        "crs": "EPSG:4326",
+        "transform": from_bounds(*bbox, width, height),
+        "tiled": True,
+        "blockxsize": 32,
+        "blockysize": 32,
+    }
+    with MemoryFile() as memory:
+        with memory.open(**profile) as dataset:
+            dataset.write(pixels, 1)
+        return bytes(memory.read())
+
+
+def stock(stac: Any, assets: Any, collection: str, count: int) -> None:
+    """Put a COG behind the ``visual`` asset of the first ``count`` items of ``collection``."""
+    for index, item in enumerate(stac.collections[collection][:count]):
+        assets.put(item["assets"]["visual"]["href"], cog(item_pixels(index), item["bbox"]))
