@@ -101,7 +101,9 @@ def _same_shape(items: Any, result: list[pystac.Item]) -> Any:
     if isinstance(items, pystac.Item):
         return result[0]
     if isinstance(items, pystac.ItemCollection):
-        return pystac.ItemCollection(result, extra_fields=dict(items.extra_fields))
+        return pystac.ItemCollection(
+            result, extra_fields=dict(items.extra_fields), clone_items=False
+        )
     return result
 
 
@@ -160,10 +162,13 @@ def _check_provenance(items: Sequence[pystac.Item], catalog: Client) -> None:
 def _api_links(item: pystac.Item) -> Iterator[str]:
     """The hrefs of an item's ``self`` and ``root`` links (where it was fetched from)."""
     for link in item.links:
-        if link.rel in ("self", "root"):
-            href = link.get_href(transform_href=False) if link.is_resolved() else link.href
-            if href:
-                yield href
+        if link.rel not in ("self", "root"):
+            continue
+        # link.href may resolve the root over the network; read the target as it is.
+        target = link.target
+        href = target if isinstance(target, str) else target.get_self_href()
+        if href:
+            yield href
 
 
 def _prefix(url: str) -> str:

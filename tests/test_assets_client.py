@@ -56,7 +56,11 @@ def test_presigned_hrefs_read_as_is(
     stock(eds_stac_server, eds_asset_server, S2, 2)
     catalog = open_catalog(eds_token_server, eds_stac_server)
     (item,) = catalog.search(ids=[f"{S2}-00001"]).items()
-    with rasterio.open(item.assets["visual"].href) as dataset:
+    # EMPTY_DIR only because the server runs in this process: rasterio asks GDAL for
+    # sidecar files while holding the GIL, and GDAL's directory listing would then wait
+    # on a server thread that needs the GIL (a test-harness deadlock, not a user's).
+    env = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
+    with env, rasterio.open(item.assets["visual"].href) as dataset:
         assert (dataset.read(1) == item_pixels(1)).all()
     # and no bearer ever went to storage
     assert all("Authorization" not in r.headers for r in eds_asset_server.seen)
@@ -97,9 +101,7 @@ def test_existing_code_gets_the_same_with_the_modifier(
     eds_token_server: TokenServer, eds_stac_server: StacServer, eds_asset_server: AssetServer
 ) -> None:
     io = pystac_eds.stac_io(credentials=eds_token_server.credentials(eds_stac_server.url))
-    catalog = Client.open(
-        eds_stac_server.url, stac_io=io, modifier=pystac_eds.use_presigned_hrefs
-    )
+    catalog = Client.open(eds_stac_server.url, stac_io=io, modifier=pystac_eds.use_presigned_hrefs)
     for item in catalog.search(collections=[S2], max_items=2).items():
         assert_presigned(item, eds_asset_server)
 
