@@ -9,9 +9,9 @@ import numpy as np
 SIZE = 64
 
 
-def item_pixels(index: int) -> np.ndarray:
+def item_pixels(index: int, size: int = SIZE) -> np.ndarray:
     """Distinct, deterministic pixels for sample item ``index``."""
-    rows, cols = np.mgrid[0:SIZE, 0:SIZE]
+    rows, cols = np.mgrid[0:size, 0:size]
     return ((rows * 7 + cols * 13 + index * 101) % 4096).astype("uint16")
 
 
@@ -39,7 +39,9 @@ def cog(pixels: np.ndarray, bbox: list[float]) -> bytes:
         return bytes(memory.read())
 
 
-def stock(stac: Any, assets: Any, collection: str, count: int) -> None:
-    """Put a COG behind the ``visual`` asset of the first ``count`` items of ``collection``."""
+def stock(stac: Any, assets: Any, collection: str, count: int, size: int = SIZE) -> None:
+    """Put a COG behind the ``visual`` asset of the first ``count`` items of ``collection``
+    (``size`` pixels square: 512 makes GDAL read it in several ranges)."""
     for index, item in enumerate(stac.collections[collection][:count]):
-        assets.put(item["assets"]["visual"]["href"], cog(item_pixels(index), item["bbox"]))
+        pixels = item_pixels(index, size)
+        assets.put(item["assets"]["visual"]["href"], cog(pixels, item["bbox"]))
