@@ -44,4 +44,7 @@ def stock(stac: Any, assets: Any, collection: str, count: int, size: int = SIZE)
     (``size`` pixels square: 512 makes GDAL read it in several ranges)."""
     for index, item in enumerate(stac.collections[collection][:count]):
         pixels = item_pixels(index, size)
-        assets.put(item["assets"]["visual"]["href"], cog(pixels, item["bbox"]))
+        visual = item["assets"]["visual"]
+        visual["type"] = "image/tiff; application=geotiff; profile=cloud-optimized"
+        visual["roles"] = ["data"]  # what odc-stac looks for to call it a band
+        assets.put(visual["href"], cog(pixels, item["bbox"]))
