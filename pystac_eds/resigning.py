@@ -226,7 +226,7 @@ def _fetch(catalog: Client, items: Sequence[pystac.Item]) -> dict[Key, dict[str,
         raise ResignError("catalog must be a pystac_client.Client opened on a STAC API.")
     search = _Search(
         io,
-        catalog._search_href(),
+        _search_url(catalog),
         ids=sorted({item.id for item in items}),
         collections=sorted({item.collection_id for item in items if item.collection_id}),
     )
@@ -238,7 +238,19 @@ def _fetch(catalog: Client, items: Sequence[pystac.Item]) -> dict[Key, dict[str,
             key = (feature.get("collection"), feature.get("id"))
             if key in wanted:
                 found[key] = feature
+        if len(found) == len(wanted):
+            break  # a full last page may still link to an empty next one: not needed
     return found
+
+
+def _search_url(catalog: Client) -> str:
+    # pystac-client's own look-up resolves the link, which may read the landing page again
+    # (one more request) when the root's href differs by a slash; an absolute href needs none.
+    link = catalog.get_search_link()
+    target = link.target if link is not None else None
+    if isinstance(target, str) and target.startswith(("https://", "http://")):
+        return target
+    return catalog._search_href()
 
 
 def _pages_with_accepted_limit(search: _Search, limit: int) -> Iterable[dict[str, Any]]:

@@ -189,3 +189,24 @@ def test_default_catalog_comes_from_the_environment(
     items = list(catalog.search(ids=[f"{S2}-00001"]).items())
     fresh = pystac_eds.resign(items, margin=timedelta(days=1))
     assert fresh[0].id == items[0].id
+
+
+def test_paging_stops_once_every_item_is_found(
+    eds_token_server: TokenServer, catalog: Client, stac: StacServer
+) -> None:
+    # Many APIs (pgstac among them) link a next page after a full last page; once every
+    # item is in hand, following it would cost a request for nothing.
+    items = list(expired_items(catalog, 3))
+    token = eds_token_server.mint()
+    page = requests.post(
+        stac.url + "search",
+        json={"ids": [i.id for i in items], "limit": 3},
+        headers={"Authorization": f"Bearer {token}", "X-Signed-Asset-Urls": "True"},
+        timeout=10,
+    ).json()
+    page["links"] = [{"rel": "next", "href": stac.url + "search", "method": "POST", "body": {}}]
+    stac.script.append(Reply(200, page))
+    before = searches(stac)
+    fresh = pystac_eds.resign(items, catalog=catalog)
+    assert searches(stac) - before == 1
+    assert [i.id for i in fresh] == [i.id for i in items]
