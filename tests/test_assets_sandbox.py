@@ -72,7 +72,7 @@ def test_presigned_items_load_expire_and_load_again_after_resign(env: dict[str, 
     def count(request: Any) -> None:
         sent.append(f"{request.method} {request.url}")
 
-    catalog = pystac_eds.open(request_modifier=count)
+    catalog = pystac_eds.open()
     items = search(catalog).item_collection()
     assert len(items) >= 2
     red = items[0].assets["red"].href
@@ -84,8 +84,9 @@ def test_presigned_items_load_expire_and_load_again_after_resign(env: dict[str, 
     wait_until_refused(blue)
     with pytest.raises(rasterio.errors.RasterioIOError), rasterio.open(blue):
         pass
+    fresh_catalog = pystac_eds.open(request_modifier=count)  # as on a new worker
     before = len(sent)
-    fresh = pystac_eds.resign(items, catalog=catalog)
+    fresh = pystac_eds.resign(items, catalog=fresh_catalog)
     (request,) = sent[before:]  # ⌈n / limit⌉ with n ≤ limit, and nothing else
     assert request == f"POST {env['EDS_API_URL']}/search"
     assert url_expiry(fresh[0].assets["red"].href) > url_expiry(red)  # type: ignore[operator]
