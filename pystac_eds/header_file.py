@@ -47,7 +47,8 @@ class HeaderFile:
         self.path = path
         self.credentials = credentials
         self._cache = cache
-        self._written: str | None = None
+        # The Token (whose repr hides its value), so no traceback shows a whole token.
+        self._written: Token | None = None
         self.writes = 0  # how many times the file was (re)written, for tests and benchmarks
 
     @property
@@ -58,7 +59,7 @@ class HeaderFile:
         """Make sure the file holds a token that is not due for refresh; return when
         (cache clock, seconds) to call again."""
         token = self.cache.get(self.credentials)  # refreshes a margin before expiry
-        if token.value != self._written:
+        if self._written is None or token.value != self._written.value:
             self._write(token)
         now = self.cache.clock()
         if token.needs_refresh(now):
@@ -68,7 +69,7 @@ class HeaderFile:
         return token.refresh_at
 
     def _write(self, token: Token) -> None:
-        _validate(token.value)
+        _validate(token)
         tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
         try:
@@ -82,14 +83,14 @@ class HeaderFile:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        self._written = token.value
+        self._written = token
         self.writes += 1
         log.debug("GDAL header file %s rewritten (token valid %.0fs)", self.path, token.lifetime)
 
 
-def _validate(value: str) -> None:
+def _validate(token: Token) -> None:
     # A newline in a token would add a header of the issuer's choosing to every request.
-    if not value or any(not (0x21 <= ord(c) <= 0x7E) for c in value):
+    if not token.value or any(not (0x21 <= ord(c) <= 0x7E) for c in token.value):
         raise EDSError("The token endpoint returned a token GDAL cannot send as a header.")
 
 
