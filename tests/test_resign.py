@@ -210,3 +210,19 @@ def test_paging_stops_once_every_item_is_found(
     fresh = pystac_eds.resign(items, catalog=catalog)
     assert searches(stac) - before == 1
     assert [i.id for i in fresh] == [i.id for i in items]
+
+
+def test_a_proxy_catalog_still_gets_presigned_hrefs(
+    eds_token_server: TokenServer, stac: StacServer, clock: FakeClock
+) -> None:
+    signed = expired_items(pystac_eds.open(credentials=eds_token_server.credentials(stac.url)), 2)
+    proxy = pystac_eds.open(
+        credentials=eds_token_server.credentials(stac.url), asset_access="proxy"
+    )
+    clock.now += 60
+    before = len(stac.seen)
+    fresh = pystac_eds.resign(signed, catalog=proxy)
+    (request,) = stac.seen[before:]
+    assert request[2].get("X-Signed-Asset-Urls") == "True"
+    assert "X-Proxy-Asset-Urls" not in request[2]  # never both: which would EDS honour?
+    assert all(url_expiry(i.assets["visual"].href) for i in fresh)
