@@ -155,3 +155,20 @@ def test_proxy_hrefs_load_on_dask_across_token_lifetimes(
     # what set the workers up carries the credentials (like a pickled client), no token
     setup = pickle.dumps(_WorkerSetup(credentials, (stac.base_url,)))
     assert not [t for t in tokens.issued_tokens if t.encode() in setup]
+
+
+def test_gdal_env_sets_up_the_current_clients_workers_by_itself(
+    dask_client: Any, tokens: TokenServer, stac: StacServer
+) -> None:
+    from pystac_eds._libgdal import path_option_getter
+
+    credentials = tokens.credentials(stac.url)
+    pystac_eds.gdal_env(credentials, cache=TokenCache(store=None))  # no dask_client=
+
+    def header_file_for(url: str) -> str | None:
+        get = path_option_getter()
+        return get(f"/vsicurl/{url}", "GDAL_HTTP_HEADER_FILE") if get else None
+
+    on_workers = dask_client.run(header_file_for, stac.base_url + "/asset-proxy/x.tif")
+    assert len(on_workers) == 2 and all(on_workers.values())
+    assert not any(dask_client.run(header_file_for, "http://127.0.0.2:9/x.tif").values())
