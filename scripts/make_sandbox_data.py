@@ -80,6 +80,9 @@ class Spec:
     pixels: int  # side of a tile in pixels (the files are small: see the module docstring)
     per_tile: int  # items per tile
     revisit_days: int  # between this sample's items on one tile
+    # (items, revisit days) for a densely observed region: the tutorials page through
+    # western Kenya's Sentinel-2 passes (12 pages of 4 in 02-long-running).
+    dense: tuple[str, int, int] | None
     overpass_hour: float  # local mean solar time
     bands: tuple[tuple[str, str, float], ...]  # asset key, common name, centre wavelength µm
     visual: bool
@@ -89,21 +92,22 @@ class Spec:
 SPECS = (
     Spec(
         "sentinel-2-l2a", "Sentinel-2 Level-2A (EDS sandbox sample)",
-        ("sentinel-2a", "sentinel-2b"), "sentinel-2", "msi", 10.0, 109_800, 122, 32, 23, 10.5,
+        ("sentinel-2a", "sentinel-2b"), "sentinel-2", "msi", 10.0, 109_800, 122, 28, 26,
+        ("western-kenya", 48, 15), 10.5,
         (("blue", "blue", 0.49), ("green", "green", 0.56), ("red", "red", 0.665),
          ("nir", "nir", 0.842)),
         True, "proprietary",
     ),
     Spec(
         "landsat-c2l2-sr", "Landsat Collection 2 Level-2 SR (EDS sandbox sample)",
-        ("landsat-8", "landsat-9"), "landsat", "oli", 30.0, 185_000, 100, 20, 32, 10.2,
+        ("landsat-8", "landsat-9"), "landsat", "oli", 30.0, 185_000, 100, 20, 32, None, 10.2,
         (("blue", "blue", 0.48), ("green", "green", 0.56), ("red", "red", 0.655),
          ("nir08", "nir08", 0.865)),
         False, "proprietary",
     ),
     Spec(
         "venus-l2a", "VENuS Level-2A (EDS sandbox sample)", ("venus",), "venus", "vssc", 5.0,
-        27_500, 110, 12, 60, 10.8,
+        27_500, 110, 12, 60, None, 10.8,
         (("blue", "blue", 0.49), ("green", "green", 0.555), ("red", "red", 0.667),
          ("nir", "nir", 0.865)),
         False, "CC-BY-NC-4.0",
@@ -147,6 +151,13 @@ def acquired(spec: Spec, region: Region, day: date, index: int) -> datetime:
     hour = spec.overpass_hour - region.lon / 15 + ((index * 37) % 7 - 3) / 60
     midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     return (midnight + timedelta(hours=hour)).replace(microsecond=0)
+
+
+def _schedule(spec: Spec, region: Region) -> tuple[int, int]:
+    """(items, days between them) of ``spec`` over ``region``."""
+    if spec.dense is not None and spec.dense[0] == region.name:
+        return spec.dense[1], spec.dense[2]
+    return spec.per_tile, spec.revisit_days
 
 
 def _iso(moment: datetime) -> str:
@@ -195,7 +206,7 @@ def _item(
     spec: Spec, region: Region, tile: Tile, index: int, cloud: dict[str, float]
 ) -> dict[str, Any]:
     phase = REGIONS.index(region) * 3
-    day = START + timedelta(days=phase + index * spec.revisit_days)
+    day = START + timedelta(days=phase + index * _schedule(spec, region)[1])
     moment = acquired(spec, region, day, index)
     look = look_for(spec, region, day, index)
     footprint = tile.footprint()
@@ -271,7 +282,8 @@ def _spec_items(spec: Spec, out_dir: Path, seed: int) -> list[dict[str, Any]]:
             for look in ("dormant", "green-up", "peak", "cloudy")
             if spec.id == "sentinel-2-l2a" or look != "green-up"
         }
-        items += [_item(spec, region, tile, i, cloud) for i in range(spec.per_tile)]
+        count = _schedule(spec, region)[0]
+        items += [_item(spec, region, tile, i, cloud) for i in range(count)]
     items.sort(key=lambda item: (item["properties"]["datetime"], item["id"]))
     return items
 
