@@ -104,7 +104,7 @@ def _same_shape(items: Any, result: list[pystac.Item]) -> Any:
         return pystac.ItemCollection(
             result, extra_fields=dict(items.extra_fields), clone_items=False
         )
-    return result
+    return tuple(result) if isinstance(items, tuple) else result
 
 
 def asset_expiry(asset: pystac.Asset) -> datetime | None:
