@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy and rasterio come with the [pixels] extra; import them late
+    import numpy as np
 
 SIZE = 64
 
 
 def item_pixels(index: int, size: int = SIZE) -> np.ndarray:
     """Distinct, deterministic pixels for sample item ``index``."""
+    import numpy as np
+
     rows, cols = np.mgrid[0:size, 0:size]
     return ((rows * 7 + cols * 13 + index * 101) % 4096).astype("uint16")
 
