@@ -128,7 +128,8 @@ def use_presigned_hrefs(obj: Any) -> None:
         return
     assets = getattr(obj, "assets", None)
     if isinstance(assets, dict):  # a pystac Item or Collection
-        if any(_promote_asset_object(asset) for asset in list(assets.values())):
+        changed = [_promote_asset_object(asset) for asset in list(assets.values())]
+        if any(changed):  # (a list first: `any` of a generator would stop at the first)
             extensions = getattr(obj, "stac_extensions", None)
             if isinstance(extensions, list) and TIMESTAMPS_EXTENSION not in extensions:
                 extensions.append(TIMESTAMPS_EXTENSION)

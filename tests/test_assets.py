@@ -186,6 +186,13 @@ def test_odd_objects_are_ignored(odd: Any) -> None:
 # -- pystac objects --------------------------------------------------------------------------
 
 
+def test_every_asset_of_a_pystac_item_is_modified() -> None:
+    two = eds_item()["assets"]["red"]
+    item = pystac.Item.from_dict(eds_item("a", red=dict(two), nir=copy.deepcopy(two)))
+    use_presigned_hrefs(item)
+    assert [a.href for a in item.assets.values()] == [sigv2(), sigv2()]
+
+
 def test_pystac_item_and_item_collection() -> None:
     item = pystac.Item.from_dict(eds_item("a"))
     collection = pystac.ItemCollection([pystac.Item.from_dict(eds_item("b"))])
