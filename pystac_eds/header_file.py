@@ -59,7 +59,8 @@ class HeaderFile:
         """Make sure the file holds a token that is not due for refresh; return when
         (cache clock, seconds) to call again."""
         token = self.cache.get(self.credentials)  # refreshes a margin before expiry
-        if self._written is None or token.value != self._written.value:
+        stale = self._written is None or token.value != self._written.value
+        if stale or not self.path.exists():  # (someone may have cleaned the folder)
             self._write(token)
         now = self.cache.clock()
         if token.needs_refresh(now):

@@ -77,6 +77,15 @@ def test_header_file_is_rewritten_a_margin_before_expiry_not_earlier(tmp_path: P
     assert next_wake == pytest.approx(clock.now + 75.0)
 
 
+def test_a_removed_header_file_is_written_again(tmp_path: Path) -> None:
+    clock = FakeClock()
+    header = header_file.HeaderFile(tmp_path / "h", creds(), scripted_cache(clock))
+    header.refresh()
+    header.path.unlink()
+    header.refresh()
+    assert header.path.read_text() == "Authorization: Bearer tok-1\n"
+
+
 def test_rewrite_replaces_the_file_atomically(tmp_path: Path) -> None:
     # A reader holding the old file keeps reading the old content (rename, not truncate).
     clock = FakeClock()
