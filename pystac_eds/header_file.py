@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 
 from .cache import TokenCache, cache_key
-from .disk import store_from_env
+from .disk import DiskStore, store_from_env
 from .errors import EDSError
 from .settings import Credentials
 from .tokens import Token
@@ -163,12 +163,24 @@ def _folder() -> Path:
     """The disk token cache's folder (private), else a private temporary folder."""
     global _temp_folder
     store = store_from_env()
-    if store is not None and store._folder_ok(create=True):
-        return store.folder
+    if store is not None:
+        private = _private_folder(store)
+        if private is not None:
+            return private
     if _temp_folder is None:
         _temp_folder = Path(tempfile.mkdtemp(prefix="pystac-eds-gdal-"))  # 0700
         atexit.register(shutil.rmtree, _temp_folder, True)
     return _temp_folder
+
+
+def _private_folder(store: DiskStore) -> Path | None:
+    # The store's own private folder: `private_folder()` where the store has one (tokens
+    # in a subfolder of the location), else its folder once checked private.
+    private = getattr(store, "private_folder", None)
+    if callable(private):
+        found = private(create=True)
+        return found if isinstance(found, Path) else None
+    return store.folder if store._folder_ok(create=True) else None
 
 
 def _forget_after_fork() -> None:

@@ -150,7 +150,7 @@ def test_proxy_hrefs_load_on_dask_across_token_lifetimes(
     assert tokens.issued >= ROUNDS
     # each worker wrote its own header file, in the shared token-cache folder
     pids = set(dask_client.run(os.getpid).values())
-    files = {p.name for p in token_folder.glob("gdal-*.headers")}
+    files = {p.name for p in token_folder.rglob("gdal-*.headers")}
     assert {name.rsplit("-", 1)[1].split(".")[0] for name in files} >= {str(p) for p in pids}
     # what set the workers up carries the credentials (like a pickled client), no token
     setup = pickle.dumps(_WorkerSetup(credentials, (stac.base_url,)))

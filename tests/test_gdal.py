@@ -143,8 +143,8 @@ def test_gdal_env_header_file_lives_in_the_token_cache_folder(
 ) -> None:
     monkeypatch.setenv("EDS_TOKEN_CACHE", str(tmp_path / "cache"))
     pystac_eds.gdal_env(eds_token_server.credentials("http://127.0.0.1:9/"))
-    (header,) = (tmp_path / "cache").glob("gdal-*.headers")
-    assert stat.S_IMODE((tmp_path / "cache").stat().st_mode) == 0o700
+    (header,) = (tmp_path / "cache").rglob("gdal-*.headers")  # where the tokens are
+    assert stat.S_IMODE(header.parent.stat().st_mode) == 0o700
     assert header.read_text().startswith("Authorization: Bearer eds-test-")
     header_file.stop_all()
     assert not header.exists()  # removed when the process is done with it
