@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import pystac
 from pystac_client import Client
@@ -37,7 +37,9 @@ MAX_PAGE_LIMIT = 10_000
 #: Item ids named in an error message; the error's ``item_ids`` has all of them.
 _NAMED_IN_MESSAGE = 10
 _LIMIT_IN_ERROR = re.compile(r"less than or equal to (\d+)|maximum[^0-9]{0,40}(\d+)", re.I)
-_SIGNING = {"X-Signed-Asset-Urls": "True", "X-Proxy-Asset-Urls": None}
+#: Presigned hrefs whatever the catalog asked for. "False" rather than leaving the proxy
+#: header out: a header the request sets wins over the session's and the auth's defaults.
+_SIGNING = {"X-Signed-Asset-Urls": "True", "X-Proxy-Asset-Urls": "False"}
 
 
 def resign(
@@ -197,14 +199,9 @@ class _Search:
         }
         href, method = self.url, "POST"
         while body is not None:
-            page = json.loads(self.io.request(href, method, _headers(), body))
+            page = json.loads(self.io.request(href, method, dict(_SIGNING), body))
             yield page
             href, method, body = _next(page, body)
-
-
-def _headers() -> dict[str, str]:
-    # None removes a session header: we want presigned hrefs whatever the client asked.
-    return cast(dict[str, str], dict(_SIGNING))
 
 
 def _next(page: dict[str, Any], body: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None]:
