@@ -62,7 +62,7 @@ def gdal_env(
     """GDAL config options for reading EDS proxy URLs with a bearer that stays valid.
 
     For ``rasterio.Env(**gdal_env())``, ``odc.stac.configure_rio(**gdal_env())`` or
-XX
+    stackstac's ``gdal_env=stackstac.DEFAULT_GDAL_ENV.updated(always=gdal_env())``. The token
     is sent only to the API's origin and to ``origins`` (extra ``https://host[:port]``
     origins, or ``http://`` on loopback). Credentials come as for :func:`pystac_eds.open`;
     none → :class:`~pystac_eds.CredentialsError`. The first token is fetched now, so a
