@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -125,6 +126,19 @@ def test_signature_covers_the_key(storage: AssetServer) -> None:
     assert error_code(requests.get(swapped, timeout=5)) == "SignatureDoesNotMatch"
 
 
+def test_a_session_token_is_signed_and_required() -> None:
+    with AssetServer(files={HREF: DATA}, session_token="FwoGZXIvYXdzEXAMPLE") as server:
+        url = server.presign(HREF)
+        assert dict(parse_qsl(urlsplit(url).query))["x-amz-security-token"] == (
+            "FwoGZXIvYXdzEXAMPLE"
+        )
+        assert requests.get(url, timeout=5).content == DATA
+        dropped = requests.get(url.split("&x-amz-security-token=")[0], timeout=5)
+        assert dropped.status_code == 403 and error_code(dropped) == "InvalidToken"
+        changed = requests.get(with_query(url, **{"x-amz-security-token": "other"}), timeout=5)
+        assert changed.status_code == 403
+
+
 def test_unsigned_and_missing(storage: AssetServer) -> None:
     unsigned = requests.get(f"{storage.base_url}/eds-test/sentinel-2-l2a/00000.tif", timeout=5)
     assert unsigned.status_code == 403 and error_code(unsigned) == "AccessDenied"
@@ -214,8 +228,7 @@ def test_proxy_checks_the_bearer_and_redirects_to_a_fresh_presigned_url(
     assert int(dict(parse_qsl(urlsplit(hop.headers["Location"]).query))["Expires"]) == int(
         clock.now + 60
     )
-    head = requests.head(proxy, headers=bearer(eds_token_server), timeout=5)
-    assert head.status_code == 307
+    assert requests.head(proxy, headers=bearer(eds_token_server), timeout=5).status_code == 307
 
     # requests drops the bearer on a redirect to another origin: storage never sees it.
     storage.seen.clear()
@@ -235,3 +248,21 @@ def test_without_an_asset_server_urls_have_the_shape_but_lead_nowhere(
         asset = first_asset(server, headers)
     download = asset["alternate"]["download"]["href"]  # type: ignore[index]
     assert download.startswith("http://127.0.0.1:9/eds-test/") and "Signature=" in download
+
+
+def test_head_answers_have_no_body_even_when_refused(api: StacServer) -> None:
+    """GDAL probes with HEAD on a kept-alive connection: a body after a HEAD answer would
+    be read as the start of the next answer. Two pipelined requests show it for sure."""
+    path = urlsplit(api.url).path + "asset-proxy/eds-test/x.tif"
+    requests_ = (
+        f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n"
+        f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", api.port), timeout=5) as sock:
+        sock.sendall(requests_.encode())
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    first, rest = received.split(b"\r\n\r\n", 1)
+    assert first.startswith(b"HTTP/1.1 401") and b"Content-Length: 24" in first
+    assert rest.startswith(b"HTTP/1.1 401"), rest[:40]

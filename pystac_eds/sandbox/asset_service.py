@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -188,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     key = os.environ.pop(ASSET_KEY_ENV, "")
     if not key:
         sys.exit(f"asset service: {ASSET_KEY_ENV} is not set")
-    presigner = Presigner(f"http://127.0.0.1:{args.storage_port}", secret_key=key)
+    # EDS's URLs carry a temporary credential's session token too; clients must keep it.
+    session = hmac.new(key.encode(), b"session-token", hashlib.sha256).hexdigest()
+    presigner = Presigner(
+        f"http://127.0.0.1:{args.storage_port}", secret_key=key, session_token=session
+    )
     apps = [
         (api_app(args.upstream, args.public_root, presigner, args.ttl), args.api_port),
         (storage_app(args.data_dir / "assets", presigner), args.storage_port),

@@ -84,8 +84,14 @@ def _port(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Run a local, offline EDS look-alike: an OAuth2 client-credentials "
-        "token server, a JWT-checking gateway and a STAC API over sample data.",
+        description="Run a local, offline EDS look-alike: an OAuth2 client-credentials\n"
+        "token server, a JWT-checking gateway, a STAC API over sample data with real\n"
+        "pixels, and asset URLs as EDS gives them (presigned, or a proxy behind the\n"
+        "bearer). The settings go to stdout as export lines, status lines to stderr.",
+        epilog="examples:\n"
+        f"  {PROG} > EDS.env &\n"
+        f"  {PROG} --env-file EDS.env --token-ttl 60 --asset-url-ttl 5 -v",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--token-ttl",
@@ -115,7 +121,8 @@ def _parser() -> argparse.ArgumentParser:
         "-v",
         "--verbose",
         action="store_true",
-        help="log every API and asset request (method, path, status) to stderr",
+        help="log every request that passed the token check, and every asset download "
+        "(method, path, status) to stderr",
     )
     return parser
 

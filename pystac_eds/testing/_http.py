@@ -95,4 +95,5 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        if self.command != "HEAD":  # a body after HEAD would corrupt a kept-alive connection
+            self.wfile.write(payload)

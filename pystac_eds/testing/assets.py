@@ -43,7 +43,9 @@ class AssetServer(_Server):
 
     ``ttl`` is how long :meth:`presign`'s URLs live (seconds; EDS: 12 hours); ``clock``
     is the server's clock for signing and checking expiry (swap it to expire URLs
-    without waiting); ``files`` maps ``s3://bucket/key`` hrefs to bytes.
+    without waiting); ``files`` maps ``s3://bucket/key`` hrefs to bytes;
+    ``session_token`` adds (and then requires) ``x-amz-security-token``, as URLs signed
+    with temporary credentials carry.
     """
 
     def __init__(
@@ -52,11 +54,14 @@ class AssetServer(_Server):
         ttl: float = DEFAULT_TTL,
         clock: Clock = time.time,
         files: dict[str, bytes] | None = None,
+        session_token: str | None = None,
     ) -> None:
         super().__init__(_AssetHandler)
         self.ttl = ttl
         self.clock = clock
-        self.presigner = Presigner(self.base_url, clock=lambda: self.clock())
+        self.presigner = Presigner(
+            self.base_url, clock=lambda: self.clock(), session_token=session_token
+        )
         self.objects: dict[tuple[str, str], bytes] = {}
         self.seen: list[AssetRequest] = []
         for href, data in (files or {}).items():

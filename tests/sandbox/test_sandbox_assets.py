@@ -65,7 +65,7 @@ def test_signed_search_keeps_hrefs_and_adds_a_presigned_download(eds_sandbox: Sa
             download = asset["alternate"]["download"]["href"]
             assert download.startswith(eds_sandbox.storage_url + "/eds-sandbox-assets/")
             query = dict(parse_qsl(urlsplit(download).query))
-            assert {"AWSAccessKeyId", "Signature", "Expires"} <= set(query)
+            assert {"AWSAccessKeyId", "Signature", "Expires", "x-amz-security-token"} == set(query)
             assert 43000 < int(query["Expires"]) - time.time() <= 43200
 
 
@@ -98,6 +98,8 @@ def test_presigned_bytes_and_ranges_equal_the_source(eds_sandbox: Sandbox) -> No
     assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(expected)
     tampered = url.replace("/red.tif", "/nir.tif")
     assert requests.get(tampered, timeout=10).status_code == 403
+    no_session = url.split("&x-amz-security-token=")[0]
+    assert requests.get(no_session, timeout=10).status_code == 403
     both = requests.get(url, headers=bearer(token(eds_sandbox.settings)), timeout=10)
     assert both.status_code == 400 and "Only one auth mechanism allowed" in both.text
 
