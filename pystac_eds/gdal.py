@@ -127,6 +127,9 @@ class _WorkerSetup:
         if install(self.credentials, list(self.prefixes)) is None:
             log.warning("worker cannot scope GDAL options; EDS proxy reads will get 401")
 
+    def stop(self) -> None:
+        header_file.stop(self.credentials)
+
 
 def _register_on_dask(dask_client: Any, credentials: Credentials, prefixes: list[str]) -> None:
     if dask_client is None:
@@ -140,6 +143,7 @@ def _register_on_dask(dask_client: Any, credentials: Credentials, prefixes: list
             return
     from .gdal_dask import GDALWorkerPlugin
 
-    plugin = GDALWorkerPlugin(_WorkerSetup(credentials, tuple(prefixes)))
+    setup = _WorkerSetup(credentials, tuple(prefixes))
+    plugin = GDALWorkerPlugin(setup, setup.stop)
     name = f"pystac-eds-gdal-{cache_key(credentials)[:16]}"
     dask_client.register_plugin(plugin, name=name)

@@ -12,10 +12,16 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 
 class GDALWorkerPlugin(WorkerPlugin):
-    """Runs ``setup`` (a picklable callable, see ``gdal._WorkerSetup``) in each worker."""
+    """Runs ``setup`` in each worker when it starts (or the plugin is registered) and
+    ``teardown`` when it stops (or the plugin is replaced): picklable callables, see
+    ``gdal._WorkerSetup``."""
 
-    def __init__(self, setup: Callable[[], None]) -> None:
+    def __init__(self, setup: Callable[[], None], teardown: Callable[[], None]) -> None:
         self._setup = setup
+        self._teardown = teardown
 
     def setup(self, worker: Any) -> None:
         self._setup()
+
+    def teardown(self, worker: Any) -> None:
+        self._teardown()

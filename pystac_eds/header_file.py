@@ -145,11 +145,23 @@ def ensure_fresh(credentials: Credentials, cache: TokenCache | None = None) -> H
         return header
 
 
+def stop(credentials: Credentials, cache: TokenCache | None = None) -> None:
+    """Stop the refresher for ``credentials`` (and ``cache``) and remove its file."""
+    key = (cache_key(credentials), id(cache) if cache is not None else 0)
+    with _lock:
+        refresher = _running.pop(key, None)
+    _stop([refresher] if refresher is not None else [])
+
+
 def stop_all() -> None:
     """Stop every refresher of this process and remove its header files."""
     with _lock:
         running = list(_running.values())
         _running.clear()
+    _stop(running)
+
+
+def _stop(running: list[Refresher]) -> None:
     for refresher in running:
         refresher.stop()
         with contextlib.suppress(OSError):
@@ -169,7 +181,6 @@ def _folder() -> Path:
             return private
     if _temp_folder is None:
         _temp_folder = Path(tempfile.mkdtemp(prefix="pystac-eds-gdal-"))  # 0700
-        atexit.register(shutil.rmtree, _temp_folder, True)
     return _temp_folder
 
 
@@ -190,6 +201,13 @@ def _forget_after_fork() -> None:
     _running.clear()
 
 
-atexit.register(stop_all)
+def _at_exit() -> None:
+    # Refreshers first: a folder removed under a running one would make it complain.
+    stop_all()
+    if _temp_folder is not None:
+        shutil.rmtree(_temp_folder, ignore_errors=True)
+
+
+atexit.register(_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)

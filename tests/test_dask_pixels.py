@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import pystac_eds
-from pystac_eds import TokenCache
+from pystac_eds import TokenCache, header_file
 from pystac_eds.disk import DiskStore
 from pystac_eds.gdal import _WorkerSetup
 from pystac_eds.testing import AssetServer, StacServer, TokenServer
@@ -63,6 +63,13 @@ def dask_client(token_folder: Path) -> Iterator[Any]:
         )
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _no_refreshers_left(dask_client: Any) -> Iterator[None]:
+    yield
+    header_file.stop_all()  # this process's, and the workers':
+    dask_client.run(header_file.stop_all)
 
 
 @pytest.fixture

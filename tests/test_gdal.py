@@ -172,3 +172,15 @@ def test_without_path_specific_options_the_header_file_is_global_and_we_say_so(
         )
     assert "sent to every URL" in caplog.text
     assert Path(options["GDAL_HTTP_HEADER_FILE"]).read_text().startswith("Authorization: Bearer")
+
+
+def test_stopping_one_refresher_leaves_the_others(eds_token_server: TokenServer) -> None:
+    first = eds_token_server.credentials("http://127.0.0.1:9/")
+    second = eds_token_server.credentials("http://127.0.0.1:10/", client_id="other")
+    eds_token_server.client_id = "other"  # (the server accepts one id at a time)
+    kept = header_file.ensure_fresh(second)
+    eds_token_server.client_id = first.client_id
+    dropped = header_file.ensure_fresh(first)
+    header_file.stop(first)
+    assert not dropped.path.exists() and kept.path.exists()
+    assert header_file.ensure_fresh(second) is kept
