@@ -199,13 +199,37 @@ ax.set_title(f"{len(items)} footprints around Lake Victoria")
 plt.show()
 
 # %% [markdown]
+# ## Now load pixels
+#
+# The items are ready to read: `pystac_eds.open()` asked EDS for signed asset URLs and put
+# them in each asset's `href`, so odc-stac (or stackstac, or rasterio) reads the pixels with
+# no credentials and no GDAL set-up. Here: the clearest scene of the search, in true colour.
+
+# %%
+import numpy as np
+import odc.stac
+
+clearest = min(items, key=lambda item: item.properties.get("eo:cloud_cover", 100))
+print(clearest.id, "- signed URL valid until", clearest.assets["red"].extra_fields["expires"])
+scene = odc.stac.load([clearest], bands=["red", "green", "blue"]).isel(time=0)
+rgb = np.stack([scene.red, scene.green, scene.blue], axis=-1).astype("float32")
+
+fig, ax = plt.subplots(figsize=(6, 6))
+ax.imshow(np.clip(rgb / np.nanpercentile(rgb, 98), 0, 1))  # a simple contrast stretch
+ax.set_title(f"{clearest.id}, true colour")
+ax.set_axis_off()
+plt.show()
+
+# %% [markdown]
 # ## Next
 #
 # - `02-long-running.ipynb`: searches that run longer than a token lives.
 # - `03-existing-code.ipynb`: adding pystac-eds to pystac-client code you already have, to any
 #   `requests` session, and the `pystac-eds` command line.
 # - `04-scale-out.ipynb`: parallel searches on dask workers.
+# - `05-pixels.ipynb`: NDVI, a year of it, fresh URLs with `resign`, and EDS's proxy URLs.
 #
-# Asset links: by default EDS returns pre-signed asset URLs (`asset_access="presigned"`), so
-# odc-stac, stackstac and rasterio can read the pixels with no extra authentication. Use
-# `pystac_eds.open(asset_access="proxy")` for EDS proxy URLs, or `"raw"` for the stored hrefs.
+# Asset links: by default (`asset_access="presigned"`) the hrefs are signed URLs that EDS keeps
+# valid for 12 hours; `pystac_eds.resign(items)` renews them. Use
+# `pystac_eds.open(asset_access="proxy")` for EDS proxy URLs (read them with
+# `pystac_eds.gdal_env()`), or `"raw"` for the stored hrefs. See the Assets page of the docs.

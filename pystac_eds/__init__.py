@@ -12,14 +12,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import CredentialsError, EDSError, InsecureTransportError, TokenError
+from .errors import (
+    CredentialsError,
+    EDSError,
+    InsecureTransportError,
+    MissingItemsError,
+    ResignError,
+    TokenError,
+)
 
 if TYPE_CHECKING:
+    from .assets import use_presigned_hrefs
     from .auth import EDSAuth
     from .cache import TokenCache
     from .client import open as open  # public, though not in __all__ (see there)
     from .client import stac_io
     from .disk import DiskStore
+    from .gdal import gdal_env
+    from .resigning import resign
     from .settings import Credentials
     from .token_request import RetryPolicy
     from .tokens import Token
@@ -36,6 +46,9 @@ _LAZY = {
     "DiskStore": "disk",
     "open": "client",
     "stac_io": "client",
+    "use_presigned_hrefs": "assets",
+    "resign": "resigning",
+    "gdal_env": "gdal",
 }
 
 # `open` is public (`pystac_eds.open()`) but left out of __all__: `from pystac_eds import *`
@@ -47,12 +60,17 @@ __all__ = [
     "EDSAuth",
     "EDSError",
     "InsecureTransportError",
+    "MissingItemsError",
+    "ResignError",
     "RetryPolicy",
     "Token",
     "TokenCache",
     "TokenError",
     "__version__",
+    "gdal_env",
+    "resign",
     "stac_io",
+    "use_presigned_hrefs",
 ]
 
 

@@ -15,6 +15,7 @@ from requests import Request
 from urllib3 import Retry
 
 from . import transport
+from .assets import PresignedModifier
 from .auth import EDSAuth
 from .cache import TokenCache
 from .errors import CredentialsError, EDSError
@@ -148,7 +149,8 @@ def open(
     # the timeout (headers and parameters it merges): hand it the same two again.
     return Client.open(
         io.auth.credentials.api_url,
-        modifier=modifier,
+        # Presigned: hrefs readable as is (see pystac_eds.assets); the user's modifier after.
+        modifier=PresignedModifier(modifier) if asset_access == "presigned" else modifier,
         request_modifier=request_modifier,
         stac_io=io,
         timeout=timeout,

@@ -64,3 +64,26 @@ class TokenError(EDSError):
         self.error_description = error_description
         self.retryable = retryable
         self.hint = hint
+
+
+class ResignError(EDSError, ValueError):
+    """Items cannot be re-signed: they came from another API or have no ``collection``.
+
+    ``item_ids`` names them, so they can be found and fixed (or left out).
+    """
+
+    def __init__(self, message: str, *, item_ids: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.item_ids = tuple(item_ids)
+
+
+class MissingItemsError(ResignError):
+    """The API no longer returns some items, so their hrefs could not be re-signed.
+
+    ``item_ids`` names them (``collection/id``); ``items`` holds everything else,
+    re-signed, in the shape that was given (nothing else is lost).
+    """
+
+    def __init__(self, message: str, *, item_ids: Sequence[str], items: object) -> None:
+        super().__init__(message, item_ids=item_ids)
+        self.items = items

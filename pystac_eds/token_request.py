@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], None]
 
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Bounds on the token request: attempts, backoff, per-call timeout, and ``total``, one

@@ -201,7 +201,8 @@ def test_01_quickstart(
     found = re.search(r"^(\d+) items$", output, re.MULTILINE)  # scenes over western Kenya
     assert found is not None and 0 < int(found.group(1)) <= 200  # max_items=200
     assert "client_secret from environment EDS_SECRET" in output  # where settings came from
-    assert _images(nb) >= 2  # cloud cover over time, footprints (on a basemap)
+    assert _images(nb) >= 3  # cloud cover over time, footprints (on a basemap), true colour
+    assert re.search(r"signed URL valid until \d{4}-\d\d-\d\dT", output)  # pixels via href
 
 
 @pytest.mark.notebooks

@@ -1,0 +1,85 @@
+"""GDAL's ``VSISetPathSpecificOption``, called on the libgdal that rasterio reads with.
+
+rasterio's wheels bundle their own libgdal and no ``osgeo``; odc-stac and stackstac read
+through rasterio. So the function is looked up through rasterio's own extension module:
+``dlsym`` on a library handle searches that library's dependencies too, which finds the
+very libgdal rasterio loaded (bundled or system). Where GDAL's own bindings (``osgeo``)
+are installed, their copy gets the option too (``gdal.SetPathSpecificOption``). GDAL < 3.6,
+neither library, or a platform where the look-up fails → ``None``, and the caller falls
+back to an unscoped option.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from collections.abc import Callable
+from functools import cache
+
+log = logging.getLogger(__name__)
+
+SetOption = Callable[[str, str, str | None], None]
+
+
+@cache
+def path_option_setter() -> SetOption | None:
+    """A function ``(path_prefix, key, value)`` that sets a GDAL option for every file
+    under ``path_prefix`` in this process — in rasterio's libgdal and, when installed, in
+    ``osgeo``'s (which may be another copy) — or ``None`` when neither can."""
+    setters = [s for s in (_rasterio_setter(), _osgeo_setter()) if s is not None]
+    if not setters:
+        return None
+
+    def set_option(prefix: str, key: str, value: str | None) -> None:
+        for setter in setters:
+            setter(prefix, key, value)
+
+    return set_option
+
+
+def _rasterio_setter() -> SetOption | None:
+    try:
+        from rasterio import _env  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        log.debug("rasterio is not installed")
+        return None
+    try:
+        lib = ctypes.CDLL(_env.__file__)
+        function = lib.VSISetPathSpecificOption
+    except (OSError, AttributeError):
+        log.debug("VSISetPathSpecificOption not found in rasterio's GDAL (GDAL < 3.6?)")
+        return None
+    function.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]
+    function.restype = None
+
+    def set_option(prefix: str, key: str, value: str | None) -> None:
+        function(prefix.encode(), key.encode(), None if value is None else value.encode())
+
+    return set_option
+
+
+def _osgeo_setter() -> SetOption | None:
+    try:
+        from osgeo import gdal  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    setter = getattr(gdal, "SetPathSpecificOption", None)  # GDAL >= 3.6
+    return setter if callable(setter) else None
+
+
+def path_option_getter() -> Callable[[str, str], str | None] | None:
+    """``VSIGetPathSpecificOption(path, key, None)`` on the same library (for tests)."""
+    try:
+        from rasterio import _env  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+        function = ctypes.CDLL(_env.__file__).VSIGetPathSpecificOption
+    except (ImportError, OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]
+    function.restype = ctypes.c_char_p
+
+    def get_option(path: str, key: str) -> str | None:
+        value = function(path.encode(), key.encode(), None)
+        return value.decode() if value is not None else None
+
+    return get_option

@@ -1,0 +1,134 @@
+"""gdal_env over loopback: GDAL reads proxy hrefs with a bearer that keeps being valid, and
+the bearer reaches only the API's origin — never storage, never another host."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import pystac_eds
+from pystac_eds import header_file
+from pystac_eds.cache import TokenCache
+from pystac_eds.testing import AssetServer, StacServer, TokenServer
+
+from .pixels import item_pixels, stock
+
+rasterio = pytest.importorskip("rasterio")
+
+S2 = "sentinel-2-l2a"
+LIFETIME = 600.0
+#: Big enough (512 KB) that GDAL reads each file in several range requests.
+SIZE = 512
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def _no_refreshers_left() -> Iterator[None]:
+    yield
+    header_file.stop_all()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def tokens(clock: FakeClock) -> Iterator[TokenServer]:
+    with TokenServer(lifetime=LIFETIME, clock=clock) as server:
+        yield server
+
+
+@pytest.fixture
+def assets() -> Iterator[AssetServer]:
+    with AssetServer() as server:
+        yield server
+
+
+@pytest.fixture
+def stac(tokens: TokenServer, assets: AssetServer) -> Iterator[StacServer]:
+    with StacServer(tokens, assets=assets) as server:
+        stock(server, assets, S2, 4, SIZE)
+        yield server
+
+
+def read(href: str, options: dict[str, str]) -> Any:
+    # VSI_CACHE off so every read goes to the network; EMPTY_DIR is in the options already
+    # (it also avoids a GIL deadlock with servers in this process, see test_assets_client).
+    with rasterio.Env(**options, VSI_CACHE="FALSE"), rasterio.open(href) as dataset:
+        return dataset.read(1)
+
+
+def proxy_bearers(stac: StacServer) -> list[str]:
+    return [
+        headers.get("Authorization", "")
+        for _, path, headers in stac.seen
+        if "/asset-proxy/" in path
+    ]
+
+
+def test_proxy_hrefs_read_across_token_lifetimes(
+    tokens: TokenServer, stac: StacServer, assets: AssetServer, clock: FakeClock
+) -> None:
+    cache = TokenCache(clock=clock, store=None)
+    credentials = tokens.credentials(stac.url)
+    catalog = pystac_eds.open(credentials=credentials, asset_access="proxy", cache=cache)
+    items = list(catalog.search(ids=[f"{S2}-{i:05d}" for i in range(4)]).items())
+    options = pystac_eds.gdal_env(credentials, cache=cache)
+    header = header_file.ensure_fresh(credentials, cache)
+    for lifetime, item in enumerate(items[:3]):
+        if lifetime:
+            clock.now += LIFETIME  # the previous token has expired at the API
+            header.refresh()  # what the refresher thread does a margin before expiry
+        pixels = read(item.assets["visual"].href, options)
+        assert (pixels == item_pixels(lifetime, SIZE)).all()
+        assert proxy_bearers(stac)[-1] == f"Bearer {tokens.issued_tokens[-1]}"
+    assert tokens.issued == 3  # the API token and the file share one token per lifetime
+    # several range reads per file, every one through the proxy with the bearer
+    assert len(proxy_bearers(stac)) >= 3 * 3
+    # storage never saw a bearer: GDAL did not forward it across the 307
+    assert assets.seen and all("Authorization" not in r.headers for r in assets.seen)
+
+
+def test_the_bearer_is_not_sent_to_other_hosts_in_the_same_env(
+    tokens: TokenServer, stac: StacServer, assets: AssetServer
+) -> None:
+    credentials = tokens.credentials(stac.url)
+    options = pystac_eds.gdal_env(credentials, cache=TokenCache(store=None))
+    presigned = assets.presign(f"s3://eds-test/{S2}/00003.tif")
+    assert (read(presigned, options) == item_pixels(3, SIZE)).all()
+    assert all("Authorization" not in r.headers for r in assets.seen)
+
+
+def test_without_gdal_env_a_proxy_href_is_refused(tokens: TokenServer, stac: StacServer) -> None:
+    catalog = pystac_eds.open(credentials=tokens.credentials(stac.url), asset_access="proxy")
+    (item,) = catalog.search(ids=[f"{S2}-00001"]).items()
+    with pytest.raises(rasterio.errors.RasterioIOError):
+        read(item.assets["visual"].href, {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"})
+    assert proxy_bearers(stac) and proxy_bearers(stac)[-1] == ""
+
+
+def test_the_refresher_thread_rewrites_the_file_before_expiry(tokens: TokenServer) -> None:
+    tokens.lifetime = 2.0  # real seconds: the thread runs on the real clock
+    tokens.clock = time.time
+    credentials = tokens.credentials("http://127.0.0.1:9/")
+    cache = TokenCache(store=None)
+    pystac_eds.gdal_env(credentials, cache=cache)
+    header = header_file.ensure_fresh(credentials, cache)
+    first = header.path.read_text()
+    deadline = time.monotonic() + 30
+    while header.writes < 2 and time.monotonic() < deadline:  # wait on the thread's work
+        time.sleep(0.02)
+    assert header.writes >= 2, "the refresher thread did not rewrite the file"
+    current = header.path.read_text().split()[-1]
+    assert header.path.read_text() != first and tokens.is_valid(current)
