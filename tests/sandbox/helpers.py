@@ -110,8 +110,13 @@ def listening_addresses(pid: int, own: bool = True) -> set[tuple[str, int]]:
         if target.startswith("socket:["):
             inodes.add(target[len("socket:[") : -1])
     found = set()
-    for table in ("tcp", "tcp6"):
-        for row in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+    # A socket shows in the table of the namespace it was made in: the asset service's
+    # public ones in this process's, though the asset service itself moved on.
+    tables = [f"/proc/{pid}/net/{t}" for t in ("tcp", "tcp6")]
+    if own:
+        tables += [f"/proc/self/net/{t}" for t in ("tcp", "tcp6")]
+    for table in tables:
+        for row in Path(table).read_text().splitlines()[1:]:
             fields = row.split()
             local, state, inode = fields[1], fields[3], fields[9]
             if state == "0A" and (inode in inodes or not own):  # 0A: TCP_LISTEN
