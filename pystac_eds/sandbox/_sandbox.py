@@ -3,7 +3,8 @@
     token server (Authlib)  <-- discovery + JWKS --  gateway (stac-auth-proxy)
          EDS_AUTH_URL                                     EDS_API_URL
                                                               |
-                                        asset service: api layer --> rustac (sample data)
+                                        asset service: api layer --> rustac (sample data,
+                                                                         private network)
                                                        storage (presigned COGs, "S3")
 
 Only the standard library and requests are imported here: the servers' own packages
@@ -94,7 +95,10 @@ class Sandbox:
     as JWT ``exp`` is); ``asset_url_ttl`` the presigned asset URLs' (default 12 hours,
     as on EDS). ``port`` is the gateway's port (the API's); the other servers take free
     ports. Children are stopped by :meth:`stop`, on leaving the ``with``
-    block, at interpreter exit, and (on Linux) when this process dies.
+    block, at interpreter exit, and (on Linux) when this process dies. rustac runs in a
+    private network of the asset service's, reachable only through the gateway
+    (:attr:`backend_isolated`; where user namespaces are refused, a
+    :class:`BackendNotIsolatedWarning` says so once).
     """
 
     def __init__(
@@ -153,7 +157,8 @@ class Sandbox:
         if self.port is not None:
             check_port_free(self.port)
         api_port = self.port or free_port()
-        # rustac's port is taken in the asset service's private network, if it gets one.
+        # rustac's port is picked free here too: where namespaces are refused, rustac
+        # shares this network.
         token_port, stac_port, layer_port, storage_port = _distinct_ports(4, taken=api_port)
         secret = secrets.token_urlsafe(32)
         token_origin = f"http://{LOOPBACK}:{token_port}"

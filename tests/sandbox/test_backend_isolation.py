@@ -92,7 +92,21 @@ _WITHOUT_NAMESPACES = textwrap.dedent(
                 "api": requests.get(sandbox.api_url + "/collections", headers=headers).status_code,
                 "rustac": requests.get(f"http://127.0.0.1:{port}/collections").status_code,
             })
-    print(json.dumps(report))
+
+    # The command line: one status line, before the ready line.
+    import signal, subprocess
+    cli = subprocess.Popen(
+        [sys.executable, "-c", "import sys, pystac_eds.sandbox as s; sys.exit(s.main([]))"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    lines = []
+    for line in cli.stderr:
+        lines.append(line.rstrip("\\n"))
+        if "ready" in line:
+            break
+    cli.send_signal(signal.SIGTERM)
+    cli.communicate(timeout=60)
+    print(json.dumps({"sandboxes": report, "cli": lines}))
     """
 )
 
@@ -116,7 +130,7 @@ def test_without_user_namespaces_it_works_and_warns_once(own_children: set[int])
         pytest.skip("cannot make a user namespace to take user namespaces away in")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    for sandbox in report:
+    for sandbox in report["sandboxes"]:
         assert sandbox["isolated"] is False
         assert "No space left on device" in sandbox["reason"]
         assert sandbox["api"] == 200
@@ -124,3 +138,6 @@ def test_without_user_namespaces_it_works_and_warns_once(own_children: set[int])
     # One warning for two sandboxes, saying what it means.
     assert done.stderr.count("BackendNotIsolatedWarning") == 1, done.stderr
     assert "answers anyone on this machine without a token" in done.stderr
+    warning, ready = report["cli"]
+    assert warning.startswith("# warning: rustac could not get a private network (")
+    assert ready.startswith("# ready")
