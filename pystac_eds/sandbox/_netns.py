@@ -17,7 +17,6 @@ where it was.
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import os
 import socket
 import struct
@@ -112,6 +111,8 @@ def _write(path: str, text: str) -> None:
 
 def _loopback_up() -> None:
     """``ip link set lo up``, by ioctl: a new network namespace starts with ``lo`` down."""
+    import fcntl  # POSIX only: imported where it is used, after the Linux check
+
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         request = struct.pack(_IFREQ, b"lo", 0)
         try:
