@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     # Still single-threaded here, as unshare(CLONE_NEWUSER) requires.
     why_not = enter_private_network()
     args.isolation_file.write_text(why_not or ISOLATED)
-    command = [part for part in args.backend if part != "--"]
+    command = args.backend[1:] if args.backend[:1] == ["--"] else args.backend
     backend = Backend(command, args.backend_log, args.backend_port)
     backend.start(deadline=time.monotonic() + args.startup_timeout)
     upstream = f"http://127.0.0.1:{args.backend_port}"
