@@ -42,6 +42,10 @@ def enter_private_network() -> str | None:
     trial process and then failed here, which leaves this process without a network."""
     if not sys.platform.startswith("linux"):
         return f"network namespaces need Linux, this is {sys.platform}"
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1:
+        # The trial child would have one thread and succeed where we then could not.
+        return f"unshare(CLONE_NEWUSER) needs a single-threaded process; this one has {threads}"
     reason = _try_in_fork()
     if reason is not None:
         return reason

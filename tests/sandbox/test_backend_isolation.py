@@ -141,3 +141,29 @@ def test_without_user_namespaces_it_works_and_warns_once(own_children: set[int])
     warning, ready = report["cli"]
     assert warning.startswith("# warning: rustac could not get a private network (")
     assert ready.startswith("# ready")
+
+
+def test_a_threaded_process_is_told_why_and_left_where_it_is() -> None:
+    """unshare(CLONE_NEWUSER) refuses a threaded process; the trial in a (single-threaded)
+    fork would succeed, so the thread count is checked first. In a child process: if
+    this broke, the process would lose its network."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("user namespaces are Linux's")
+    script = textwrap.dedent(
+        """
+        import os, threading
+        from pystac_eds.sandbox._netns import enter_private_network
+        before = os.readlink("/proc/self/ns/net")
+        release = threading.Event()
+        threading.Thread(target=release.wait, daemon=True).start()
+        print(enter_private_network())
+        print(os.readlink("/proc/self/ns/net") == before)
+        release.set()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    reason, unchanged = done.stdout.splitlines()
+    assert reason == "unshare(CLONE_NEWUSER) needs a single-threaded process; this one has 2"
+    assert unchanged == "True"
