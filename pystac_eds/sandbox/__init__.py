@@ -2,7 +2,8 @@
 
 Real servers on loopback, each a child process: an Authlib OAuth2 token server
 (client credentials in, RFC 9068 JWTs out), stac-auth-proxy checking those JWTs,
-``rustac serve`` over sample data shipped in this package, and an asset service that
+``rustac serve`` over sample data shipped in this package (in a private network
+namespace, reachable only through the gateway), and an asset service that
 presents assets as EDS does (presigned ``alternate.download.href``, bearer-checked proxy
 URLs) and serves the sample COGs behind presigned URLs that expire. Needs the
 ``[sandbox]`` extra; importing this module does not (only starting a sandbox does).
@@ -20,6 +21,13 @@ from __future__ import annotations
 
 from ._sandbox import Sandbox, require_extra
 from .command import main
-from .errors import SandboxError, SandboxUnavailable
+from .errors import BackendNotIsolatedWarning, SandboxError, SandboxUnavailable
 
-__all__ = ["Sandbox", "SandboxError", "SandboxUnavailable", "main", "require_extra"]
+__all__ = [
+    "BackendNotIsolatedWarning",
+    "Sandbox",
+    "SandboxError",
+    "SandboxUnavailable",
+    "main",
+    "require_extra",
+]

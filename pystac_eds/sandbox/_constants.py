@@ -11,3 +11,6 @@ HEALTH_PATH = "/healthz"
 SECRET_ENV = "PYSTAC_EDS_SANDBOX_SECRET"  # noqa: S105 - a variable name
 # The asset service reads its URL-signing key from this variable (not argv either).
 ASSET_KEY_ENV = "PYSTAC_EDS_SANDBOX_ASSET_KEY"
+# What the asset service writes to its isolation file when rustac runs in a private
+# network; anything else there says why it does not.
+ISOLATED = "isolated"

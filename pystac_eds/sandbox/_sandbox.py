@@ -3,7 +3,8 @@
     token server (Authlib)  <-- discovery + JWKS --  gateway (stac-auth-proxy)
          EDS_AUTH_URL                                     EDS_API_URL
                                                               |
-                                        asset service: api layer --> rustac (sample data)
+                                        asset service: api layer --> rustac (sample data,
+                                                                         private network)
                                                        storage (presigned COGs, "S3")
 
 Only the standard library and requests are imported here: the servers' own packages
@@ -21,16 +22,24 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import requests
 
-from ._constants import ASSET_KEY_ENV, HEALTH_PATH, ROOT_PATH, SECRET_ENV, TOKEN_PATH
+from ._constants import (
+    ASSET_KEY_ENV,
+    HEALTH_PATH,
+    ISOLATED,
+    ROOT_PATH,
+    SECRET_ENV,
+    TOKEN_PATH,
+)
 from ._orphan_guard import PARENT_ENV
 from ._process import LOOPBACK, Child, check_port_free, free_port, wait_until_ready
-from .errors import SandboxError, SandboxUnavailable
+from .errors import BackendNotIsolatedWarning, SandboxError, SandboxUnavailable
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_CLIENT_ID = "eds-sandbox-client"
@@ -86,7 +95,10 @@ class Sandbox:
     as JWT ``exp`` is); ``asset_url_ttl`` the presigned asset URLs' (default 12 hours,
     as on EDS). ``port`` is the gateway's port (the API's); the other servers take free
     ports. Children are stopped by :meth:`stop`, on leaving the ``with``
-    block, at interpreter exit, and (on Linux) when this process dies.
+    block, at interpreter exit, and (on Linux) when this process dies. rustac runs in a
+    private network of the asset service's, reachable only through the gateway
+    (:attr:`backend_isolated`; where user namespaces are refused, a
+    :class:`BackendNotIsolatedWarning` says so once).
     """
 
     def __init__(
@@ -118,6 +130,8 @@ class Sandbox:
         self._token_origin = ""
         self._storage_url = ""
         self._log_dir: Path | None = None
+        self._extra_logs: dict[str, Path] = {}
+        self.backend_isolation: str | None = None
         self.startup_seconds: float | None = None
 
     # -- life cycle -------------------------------------------------------------------
@@ -143,10 +157,11 @@ class Sandbox:
         if self.port is not None:
             check_port_free(self.port)
         api_port = self.port or free_port()
+        # rustac's port is picked free here too: where namespaces are refused, rustac
+        # shares this network.
         token_port, stac_port, layer_port, storage_port = _distinct_ports(4, taken=api_port)
         secret = secrets.token_urlsafe(32)
         token_origin = f"http://{LOOPBACK}:{token_port}"
-        stac_origin = f"http://{LOOPBACK}:{stac_port}"
         api_url = f"http://{LOOPBACK}:{api_port}{ROOT_PATH}"
         self._log_dir = Path(tempfile.mkdtemp(prefix="pystac-eds-sandbox-"))
         env = self._child_env()
@@ -158,20 +173,25 @@ class Sandbox:
             *("--audience", api_url, "--ttl", repr(float(self.token_ttl))),
         )
         token.start({**env, SECRET_ENV: secret})
-        rustac = self._child("rustac", _RUSTAC, "serve", *self._rustac_args(api_port, stac_port))
-        rustac.start(env)
+        isolation_file = self._log_dir / "isolation"
+        backend_log = self._log_dir / "rustac.log"
+        self._extra_logs = {"rustac": backend_log}
         assets = self._child(
             "asset service",
             *("-m", "pystac_eds.sandbox.asset_service"),
             *("--api-port", str(layer_port), "--storage-port", str(storage_port)),
-            *("--upstream", stac_origin, "--public-root", api_url),
-            *("--ttl", repr(float(self.asset_url_ttl)), "--data-dir", str(self.data_dir)),
+            *("--backend-port", str(stac_port), "--backend-log", str(backend_log)),
+            *("--isolation-file", str(isolation_file)),
+            *("--startup-timeout", repr(max(deadline - time.monotonic(), 1.0))),
+            *("--public-root", api_url, "--ttl", repr(float(self.asset_url_ttl))),
+            *("--data-dir", str(self.data_dir)),
+            *("--", sys.executable, _RUSTAC, "serve", *self._rustac_args(api_port, stac_port)),
         )
         assets.start({**env, ASSET_KEY_ENV: secrets.token_urlsafe(32)})
         wait_until_ready(token, f"{token_origin}/.well-known/oauth-authorization-server", deadline)
-        wait_until_ready(rustac, f"{stac_origin}/", deadline)
         layer_origin = f"http://{LOOPBACK}:{layer_port}"
         wait_until_ready(assets, f"{layer_origin}/", deadline)
+        self._note_isolation(isolation_file.read_text())
 
         # Started last: its start-up checks need the token server and the API up.
         gateway = self._child(
@@ -192,6 +212,25 @@ class Sandbox:
             "EDS_AUTH_URL": token_origin + TOKEN_PATH,
             "EDS_API_URL": api_url,
         }
+
+    def _note_isolation(self, report: str) -> None:
+        """Keep what the asset service says about rustac's network; warn once if shared."""
+        self.backend_isolation = report
+        if report != ISOLATED:
+            warnings.warn(
+                "pystac-eds sandbox: rustac (the STAC backend) could not get a private "
+                f"network ({report}); its port answers anyone on this machine without a "
+                "token. The gateway still checks tokens; see docs/sandbox.md.",
+                BackendNotIsolatedWarning,
+                stacklevel=4,
+            )
+
+    @property
+    def backend_isolated(self) -> bool:
+        """True when rustac runs in a private network namespace, reachable only through
+        the gateway; False when it shares this machine's loopback (see the warning)."""
+        self.settings  # noqa: B018 - raises if not running
+        return self.backend_isolation == ISOLATED
 
     def _rustac_args(self, api_port: int, stac_port: int) -> list[str]:
         files = sorted(self.data_dir.glob("*.json")) + sorted(self.data_dir.glob("*.ndjson"))
@@ -232,6 +271,7 @@ class Sandbox:
         for child in reversed(self._children):
             child.stop()
         self._children = []
+        self._extra_logs = {}
         self._settings = None
         if self._log_dir is not None:
             shutil.rmtree(self._log_dir, ignore_errors=True)
@@ -290,7 +330,10 @@ class Sandbox:
     @property
     def log_paths(self) -> dict[str, Path]:
         """Each server's log file (request lines of the asset service among them)."""
-        return {child.name: child.log_path for child in self._children}
+        return {
+            **{child.name: child.log_path for child in self._children},
+            **self._extra_logs,
+        }
 
     def stats(self) -> dict[str, int]:
         """The token server's counters: ``token_requests``, ``tokens_issued``,

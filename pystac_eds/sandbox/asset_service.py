@@ -11,6 +11,13 @@ Two small ASGI apps (starlette under uvicorn) in one child process::
   proxy URLs, a single item is signed by default. Proxy URLs are answered here with a
   ``307`` to a freshly presigned URL; the gateway has checked the bearer already, exactly
   as for the API. It also titles the landing page as the EDS sandbox.
+* **rustac** is its child, in a private network: before starting it, this process binds
+  its two public sockets on the machine's loopback, then moves into a new user + network
+  namespace (:mod:`._netns`) and starts rustac there (:mod:`._backend`). rustac's port
+  exists only in that namespace, so nothing but the api layer (behind the gateway's
+  bearer check) can reach it. Where namespaces are refused, rustac shares the machine's
+  loopback as before, and the reason is written to ``--isolation-file`` for the sandbox
+  to warn about.
 * **Storage** plays S3 on its own port (another origin, as S3 is another host): the
   shipped COGs behind SigV2 presigned URLs that expire after ``--ttl`` seconds
   (:mod:`.storage`, shared with the test kit's ``AssetServer``).
@@ -19,7 +26,8 @@ No S3-compatible server on PyPI enforced presigned expiry when this was written 
 server mode serves expired and tampered URLs alike), hence this service.
 
     python -m pystac_eds.sandbox.asset_service --api-port N --storage-port M \
-        --upstream URL --public-root URL --ttl SECONDS --data-dir DIR
+        --backend-port P --backend-log PATH --isolation-file PATH \
+        --public-root URL --ttl SECONDS --data-dir DIR -- RUSTAC-COMMAND...
 
 The signing key is read from ``PYSTAC_EDS_SANDBOX_ASSET_KEY`` (never argv, which ``ps`` shows).
 """
@@ -34,7 +42,9 @@ import hmac
 import json
 import os
 import signal
+import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,7 +56,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._constants import ASSET_KEY_ENV
+from ._backend import Backend
+from ._constants import ASSET_KEY_ENV, ISOLATED
+from ._netns import enter_private_network
 from ._orphan_guard import exit_with_parent
 from .presentation import asset_mode, parse_proxy_path, present, proxy_url
 from .presign import Presigner
@@ -161,30 +173,45 @@ def storage_app(assets_dir: Path, presigner: Presigner) -> Starlette:
     return Starlette(routes=[Route("/{path:path}", serve, methods=_METHODS)])
 
 
-async def _serve(apps: list[tuple[Starlette, int]]) -> None:
-    servers = [
-        _QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        for app, port in apps
-    ]
+async def _serve(apps: list[tuple[Starlette, socket.socket]], backend: Backend) -> int:
+    servers = [(_QuietServer(uvicorn.Config(app, log_level="warning")), sock) for app, sock in apps]
 
     def stop_all() -> None:
-        for server in servers:
+        backend.stopping = True
+        for server, _ in servers:
             server.should_exit = True
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_all)
-    await asyncio.gather(*(server.serve() for server in servers))
+    watcher = loop.create_task(backend.watch(stop_all))
+    await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+    backend.stop()
+    return await watcher
+
+
+def _listening(port: int) -> socket.socket:
+    """A socket listening on the machine's loopback, made before any namespace change:
+    it keeps accepting connections from the machine even after this process moved."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    return sock
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="pystac-eds sandbox asset service")
     parser.add_argument("--api-port", type=int, required=True)
     parser.add_argument("--storage-port", type=int, required=True)
-    parser.add_argument("--upstream", required=True, help="rustac's URL")
+    parser.add_argument("--backend-port", type=int, required=True, help="rustac's port")
+    parser.add_argument("--backend-log", type=Path, required=True)
+    parser.add_argument("--isolation-file", type=Path, required=True)
+    parser.add_argument("--startup-timeout", type=float, default=60.0)
     parser.add_argument("--public-root", required=True, help="the STAC API's public URL")
     parser.add_argument("--ttl", type=float, required=True, help="presigned URL lifetime")
     parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("backend", nargs=argparse.REMAINDER, help="-- rustac's command line")
     args = parser.parse_args(argv)
     exit_with_parent()
     key = os.environ.pop(ASSET_KEY_ENV, "")
@@ -195,12 +222,19 @@ def main(argv: list[str] | None = None) -> int:
     presigner = Presigner(
         f"http://127.0.0.1:{args.storage_port}", secret_key=key, session_token=session
     )
+    sockets = [_listening(args.api_port), _listening(args.storage_port)]
+    # Still single-threaded here, as unshare(CLONE_NEWUSER) requires.
+    why_not = enter_private_network()
+    args.isolation_file.write_text(why_not or ISOLATED)
+    command = args.backend[1:] if args.backend[:1] == ["--"] else args.backend
+    backend = Backend(command, args.backend_log, args.backend_port)
+    backend.start(deadline=time.monotonic() + args.startup_timeout)
+    upstream = f"http://127.0.0.1:{args.backend_port}"
     apps = [
-        (api_app(args.upstream, args.public_root, presigner, args.ttl), args.api_port),
-        (storage_app(args.data_dir / "assets", presigner), args.storage_port),
+        (api_app(upstream, args.public_root, presigner, args.ttl), sockets[0]),
+        (storage_app(args.data_dir / "assets", presigner), sockets[1]),
     ]
-    asyncio.run(_serve(apps))
-    return 0
+    return asyncio.run(_serve(apps, backend))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import argparse
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from types import FrameType
 
 from ._output import LogFollower, export_lines, write_env_file
 from ._sandbox import DEFAULT_ASSET_URL_TTL, Sandbox
-from .errors import SandboxError, SandboxUnavailable
+from .errors import BackendNotIsolatedWarning, SandboxError, SandboxUnavailable
 
 PROG = "pystac-eds sandbox"
 CATALOG = "EDS sandbox (local look-alike of the EarthDaily Earth Data Store)"
@@ -153,12 +154,20 @@ def _run(sandbox: Sandbox, stop: threading.Event, env_file: Path | None, verbose
     # between printing the ready line and starting to wait.
     try:
         try:
-            sandbox.start()
+            with warnings.catch_warnings():
+                # Said once below, as a status line rather than a Python warning.
+                warnings.simplefilter("ignore", BackendNotIsolatedWarning)
+                sandbox.start()
             if stop.is_set():  # the signal's exception was swallowed: see _StopSignals
                 raise KeyboardInterrupt
         except (KeyboardInterrupt, _Terminated):
             _error("interrupted during start-up; stopped")
             return EXIT_INTERRUPTED
+        if not sandbox.backend_isolated:
+            _status(
+                f"warning: rustac could not get a private network ({sandbox.backend_isolation});"
+                " its port answers anyone on this machine without a token"
+            )
         if env_file is not None:
             write_env_file(env_file, sandbox.settings)
         sys.stdout.write(export_lines(sandbox.settings))

@@ -15,3 +15,8 @@ class SandboxUnavailable(SandboxError, ImportError):
     def __init__(self, missing: str) -> None:
         super().__init__(f"the sandbox needs {missing!r}: {INSTALL_HINT}")
         self.missing = missing
+
+
+class BackendNotIsolatedWarning(UserWarning):
+    """rustac could not be given a private network (no user namespaces here): its own
+    port answers anyone on this machine, without a token. The gateway still checks."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import sys
 from pathlib import Path
 
@@ -69,3 +71,65 @@ def alive(pids: set[int]) -> set[int]:
         if state[state.rindex(")") + 2] != "Z":
             living.add(pid)
     return living
+
+
+def cmdline(pid: int) -> list[str]:
+    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def rustac_pid(sandbox_pids: list[int]) -> int:
+    """rustac's pid: a child of the asset service (it starts rustac in its namespace)."""
+    found = [
+        pid
+        for parent in sandbox_pids
+        for pid in descendants(parent)
+        if any(part.endswith("_rustac_cli.py") for part in cmdline(pid))
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def rustac_port(pid: int) -> int:
+    """The port rustac was told to bind (``--bind 127.0.0.1:PORT``), as ``ps`` shows it."""
+    argv = cmdline(pid)
+    host, _, port = argv[argv.index("--bind") + 1].rpartition(":")
+    assert host == "127.0.0.1", argv
+    return int(port)
+
+
+def listening_addresses(pid: int, own: bool = True) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket ``pid`` listens on (``own=False``: that
+    anything in ``pid``'s network namespace listens on), from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found = set()
+    # A socket shows in the table of the namespace it was made in: the asset service's
+    # public ones in this process's, though the asset service itself moved on.
+    tables = [f"/proc/{pid}/net/{t}" for t in ("tcp", "tcp6")]
+    if own:
+        tables += [f"/proc/self/net/{t}" for t in ("tcp", "tcp6")]
+    for table in tables:
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and (inode in inodes or not own):  # 0A: TCP_LISTEN
+                address, port = local.split(":")
+                found.add((_address(address), int(port, 16)))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    raw = bytes.fromhex(hex_address)
+    # /proc prints each 32-bit word in host byte order.
+    words = [
+        raw[i : i + 4][::-1] if sys.byteorder == "little" else raw[i : i + 4]
+        for i in range(0, len(raw), 4)
+    ]
+    return str(ipaddress.ip_address(b"".join(words)))

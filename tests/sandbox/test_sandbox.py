@@ -20,7 +20,7 @@ import requests
 import pystac_eds
 from pystac_eds.sandbox import Sandbox, SandboxError, main
 
-from .helpers import alive, descendants, fetch_token, need_extra, token
+from .helpers import alive, descendants, fetch_token, need_extra, rustac_pid, token
 
 pytestmark = pytest.mark.sandbox
 
@@ -241,7 +241,8 @@ def test_settings_and_stop(own_children: set[int]) -> None:
         }
         assert sandbox.api_url.endswith("/platform/v1/stac")
         assert sandbox.settings["EDS_SECRET"] not in repr(sandbox)
-        pids = set(sandbox.pids)
+        # Three children; rustac is the asset service's child (in its network).
+        pids = {*sandbox.pids, rustac_pid(sandbox.pids)}
         assert len(alive(pids)) == 4
     assert not alive(pids)
     sandbox.stop()  # twice is fine
@@ -258,7 +259,7 @@ def test_dead_child_is_reported(own_children: set[int]) -> None:
     need_extra()
     with Sandbox() as sandbox:
         assert sandbox.failure() is None
-        os.kill(sandbox.pids[1], signal.SIGKILL)  # rustac
+        os.kill(rustac_pid(sandbox.pids), signal.SIGKILL)
         deadline = time.monotonic() + 10
         while (failure := sandbox.failure()) is None and time.monotonic() < deadline:
             time.sleep(0.05)

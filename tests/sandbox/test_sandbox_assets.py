@@ -13,8 +13,9 @@ import pytest
 import requests
 
 from pystac_eds.sandbox import Sandbox
+from pystac_eds.sandbox._constants import ASSET_KEY_ENV
 
-from .helpers import need_extra, token
+from .helpers import need_extra, rustac_pid, token
 
 pytestmark = pytest.mark.sandbox
 
@@ -201,11 +202,14 @@ def test_no_child_inherits_the_users_secrets(
     for name, value in planted.items():
         monkeypatch.setenv(name, value)
     with Sandbox() as sandbox:
-        for pid in sandbox.pids:
+        backend = rustac_pid(sandbox.pids)  # the asset service's child
+        for pid in [*sandbox.pids, backend]:
             raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             names = {entry.split(b"=", 1)[0].decode() for entry in raw if entry}
             assert not names & set(planted), (pid, names & set(planted))
             assert "PATH" in names and "HOME" in names
+            # The asset service's signing key is its own: rustac starts without it.
+            assert pid != backend or ASSET_KEY_ENV not in names
         with requests.Session() as session:
             session.trust_env = False  # this test's planted proxy is for the children only
             assert session.get(sandbox.api_url + "/", timeout=10).status_code == 401
