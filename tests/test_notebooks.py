@@ -35,6 +35,7 @@ CHECKED_ONE_BY_ONE = {
     "02-long-running.ipynb",
     "03-existing-code.ipynb",
     "04-scale-out.ipynb",
+    "05-pixels.ipynb",
 }
 
 # A JWT, a bearer header with a value, or a long run of token characters.
@@ -253,6 +254,26 @@ def test_04_scale_out(
     assert int(serial.group(1)) == int(on_dask.group(1)) > 0  # the same items either way
     # Disk cache off: one token in the kernel and one per worker, for 72 searches.
     assert "in all: 3" in output
+
+
+@pytest.mark.notebooks
+@pytest.mark.sandbox
+def test_05_pixels(
+    kernel_dir: Path, eds_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("odc.stac", reason="tutorial 05 needs the [pixels] extra")
+    nb = execute("05-pixels.ipynb", eds_sandbox.settings, kernel_dir, tmp_path, monkeypatch)
+    output = _all_output(nb)
+    assert re.search(r"^stored as s3://", output, re.MULTILINE)  # the original href is kept
+    resigned = re.search(r"^(\d+) items re-signed with (\d+) request\(s\)$", output, re.MULTILINE)
+    assert resigned is not None and int(resigned.group(1)) > 0
+    assert int(resigned.group(2)) == 1  # one search by ids, never one request per item
+    assert "same items, same order: True" in output
+    # GDAL's options name no token (the header file is attached to EDS's origin only), and
+    # the redirect to storage is not followed with the bearer.
+    assert "Bearer" not in output and "'CPL_VSIL_CURL_USE_S3_REDIRECT': 'NO'" in output
+    assert "same pixels as the presigned load: True" in output  # proxy == presigned
+    assert _images(nb) >= 2  # true colour + NDVI, the NDVI time series
 
 
 @pytest.mark.notebooks
