@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .token_request import RetryPolicy
     from .tokens import Token
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Public name -> the module that defines it, imported when the name is first used.
 _LAZY = {
