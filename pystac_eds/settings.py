@@ -275,12 +275,11 @@ def _lookup(
 _TOKEN_PATHS = ("/token", "/oauth2/token", "/exchange", "/protocol/openid-connect/token")
 
 
-def _is_earthdaily(url: str) -> bool:
+def _is_loopback_url(url: str) -> bool:
     try:
-        host = (urlsplit(url).hostname or "").lower()
+        return is_loopback(urlsplit(url).hostname)
     except ValueError:
         return False
-    return host == EDS_HOST or host.endswith("." + EDS_HOST)
 
 
 def api_url_is_token_url(creds: Credentials, *, api_url_name: str = "EDS_API_URL") -> str | None:
@@ -316,8 +315,8 @@ def auth_url_is_api_url(creds: Credentials) -> str | None:
 def legacy_hint(creds: Credentials) -> str | None:
     """A hint when the new login flow's URL and client id are mixed with other ones.
 
-    Only for EarthDaily's own token URL: a loopback or self-hosted server (the sandbox)
-    has its own client ids, and EarthDaily's login flows say nothing about it.
+    Never for a loopback token URL: a local server (the sandbox, a test kit) has its own
+    client ids, and EarthDaily's login flows say nothing about it.
     """
     new_url = creds.auth_url == NEW_FLOW_TOKEN_URL
     new_id = creds.client_id == NEW_FLOW_CLIENT_ID
@@ -327,7 +326,7 @@ def legacy_hint(creds: Credentials) -> str | None:
             f"flow's exchange URL: set EDS_AUTH_URL to your legacy token URL from the EDS "
             f"console, or use an API token with EDS_CLIENT_ID unset (or {NEW_FLOW_CLIENT_ID})."
         )
-    if new_id and not new_url and _is_earthdaily(creds.auth_url):
+    if new_id and not new_url and not _is_loopback_url(creds.auth_url):
         return (
             f"client id {NEW_FLOW_CLIENT_ID} is for API tokens of the new login flow, which are "
             f"exchanged at {NEW_FLOW_TOKEN_URL}: unset EDS_AUTH_URL, or set the legacy "
