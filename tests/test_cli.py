@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from pystac_eds.cli import main
-from pystac_eds.cli.check import clock_skew, legacy_hint, short_class
+from pystac_eds.cli.check import clock_skew, short_class
 from pystac_eds.cli.search import Progress, read_geometry
-from pystac_eds.settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, Credentials
+from pystac_eds.settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, Credentials, legacy_hint
 from pystac_eds.testing.servers import Reply, StacServer, TokenServer
 
 CANARY = "canary-CLI-SECRET-5e1f0b7a9d3c2468"
@@ -103,7 +103,7 @@ def test_token_with_a_rejected_secret_fails_in_one_line(
     env: dict[str, str],
 ) -> None:
     result = run({**env, "EDS_SECRET": CANARY + "-wrong"}, "token")
-    assert result.returncode == 1
+    assert result.returncode == 2  # a setting must change
     assert result.stdout == ""
     assert result.stderr.startswith("pystac-eds: error: ")
     assert len(result.stderr.strip().splitlines()) == 1
@@ -120,7 +120,7 @@ def test_check_passes_on_good_settings(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "All checks passed" in out
-    assert "(environment EDS_SECRET)" in out and "fingerprint" in out
+    assert "from environment EDS_SECRET" in out and "fingerprint" in out
     assert "client auth HTTP Basic" in out
     assert "conformance: 6 classes" in out and "item-search" in out
     assert "collections: 2" in out
@@ -133,12 +133,12 @@ def test_check_names_the_api_url_option_as_a_source(
     wrong = {**env, "EDS_API_URL": "http://127.0.0.1:9/"}
     result = run(wrong, "--api-url", servers[1].url, "check")
     assert result.returncode == 0, result.stdout
-    assert "(--api-url)" in result.stdout
+    assert "from --api-url" in result.stdout
 
 
 def test_check_rejected_secret(env: dict[str, str]) -> None:
     result = run({**env, "EDS_SECRET": "not-the-" + CANARY}, "check")
-    assert result.returncode == 1
+    assert result.returncode == 2  # as `check --help` says: a setting must change
     assert "[ ok ] token URL reachable" in result.stdout
     assert "[FAIL] credentials accepted" in result.stdout
     assert "client id or secret was rejected" in flat(result.stdout)
@@ -150,7 +150,7 @@ def test_check_html_token_url(tmp_path: Path, servers: tuple[TokenServer, StacSe
     with TokenServer(client_secret=CANARY) as tokens:
         tokens.script.append(Reply(200, "<html><body>Please log in</body></html>"))
         result = run(environment(tmp_path, tokens.settings(servers[1].url)), "check")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "[FAIL] credentials accepted" in result.stdout
     assert "HTML page" in flat(result.stdout) and "EDS_AUTH_URL" in result.stdout
 
@@ -160,7 +160,10 @@ def test_check_missing_settings(tmp_path: Path, env: dict[str, str]) -> None:
     result = run(env, "check", cwd=tmp_path)  # no EDS.env there
     assert result.returncode == 2
     assert "[FAIL] settings" in result.stdout
-    assert "No EDS secret found" in flat(result.stdout) and "EDS.env" in result.stdout
+    report = flat(result.stdout)
+    assert "no EDS secret found: set EDS_SECRET" in report and "EDS.env" in report
+    # Shell advice, not Python's (client_secret=), and a way to try without an account.
+    assert "client_secret=" not in report and "pystac-eds sandbox" in report
 
 
 def test_check_reads_an_env_file(
@@ -170,7 +173,7 @@ def test_check_reads_an_env_file(
     env = {k: v for k, v in env.items() if k != "EDS_SECRET"}
     result = run(env, "check", cwd=tmp_path)
     assert result.returncode == 0, result.stdout
-    assert f"(EDS_SECRET in {tmp_path / 'EDS.env'})" in flat(result.stdout)
+    assert f"from EDS_SECRET in {tmp_path / 'EDS.env'}" in flat(result.stdout)
 
 
 def test_check_api_url_pointing_at_the_token_url(

@@ -7,7 +7,7 @@ notebook and Python code share one token.
 
 Exit status: 0 success; 1 the operation failed (token service, STAC API, network, a
 file); 2 the command line or the settings must change (also: the sandbox extra is
-missing); 130 interrupted.
+missing); 130 interrupted; 141 the reader of stdout went away (``| head``), as for cat.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from collections.abc import Callable, Sequence
 from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_PIPE_CLOSED,
     EXIT_USAGE,
     PROG,
     CLIError,
     describe,
     error_line,
     scrub,
+    warning_line,
 )
 
 __all__ = ["main"]
@@ -44,13 +46,13 @@ examples:
   curl -H "Authorization: Bearer $({PROG} token)" "$EDS_API_URL/collections"
   {PROG} collections
   {PROG} search -c sentinel-2-l2a --bbox -105.3 39.9 -105.1 40.1 \\
-      --datetime 2024-06-01/2024-06-30 --max-items 100 > items.geojson
+      --datetime 2024-06-01/2024-08-31 --max-items 100 > items.geojson
   {PROG} search -c sentinel-2-l2a --datetime 2024 --matched
-  {PROG} search -c sentinel-2-l2a --ndjson --max-items 10000 | jq -r .id
+  {PROG} search -c sentinel-2-l2a --ndjson --max-items 100 | jq -r .id
   {PROG} sandbox --help
 
 exit status: 0 ok, 1 the service or a file failed, 2 fix the command line or settings,
-130 interrupted.
+130 interrupted, 141 stdout's reader went away (| head), as for cat or grep.
 """
 
 
@@ -67,8 +69,9 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from .check import add_parser as add_check
-    from .commands import add_collections, add_token
+    from .commands import add_collections
     from .search import add_parser as add_search
+    from .token_command import add_token
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -160,14 +163,53 @@ def _dispatch(argv: list[str], undo: contextlib.ExitStack) -> int:
         _global_options(options)
         _setup_logging(options.parse_args(head).verbose, undo)
         return _run_sandbox(rest)
+    from .search import sort_fields_as_values
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(sort_fields_as_values(argv))
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    _one_line_warnings(undo)
     _setup_logging(args.verbose, undo)
     run: Callable[[argparse.Namespace], int] = args.run
     return run(args)
+
+
+#: pystac-client's conformance class names -> the option that needs them.
+_OPTION_FOR_CLASS = {
+    "QUERY": "--query",
+    "FILTER": "--filter",
+    "SORT": "--sortby",
+    "FIELDS": "--fields",
+}
+
+
+def _warning_text(message: Warning | str) -> str:
+    from pystac_client.warnings import DoesNotConformTo
+
+    if isinstance(message, DoesNotConformTo) and message.args:
+        name = str(message.args[0])
+        option = _OPTION_FOR_CLASS.get(name)
+        if option:
+            return (
+                f"the STAC API does not declare the {name.lower()} conformance class: it may "
+                f"ignore {option}, or match nothing."
+            )
+    return str(message)
+
+
+def _one_line_warnings(undo: contextlib.ExitStack) -> None:
+    """Library warnings (pystac-client's DoesNotConformTo...) as one
+    ``pystac-eds: warning: ...`` line each, not Python's two lines with file paths."""
+    import warnings
+
+    def show(message: Warning | str, *_args: object, **_kwargs: object) -> None:
+        warning_line(_warning_text(message))
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    undo.callback(setattr, warnings, "showwarning", previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,15 +220,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: list[str], undo: contextlib.ExitStack) -> int:
+    from .output import Terminated
+
     try:
         return _dispatch(args, undo)
     except KeyboardInterrupt:
         error_line("interrupted.")
         return EXIT_INTERRUPTED
+    except Terminated as stop:
+        return stop.code
     except BrokenPipeError:
-        # The reader went away (`| head`): not an error worth a message.
+        # The reader went away (`| head`): not an error worth a message. Status 141
+        # (128 + SIGPIPE) is what a shell reports for cat or grep in the same place.
         _silence_stdout()
-        return EXIT_FAILED
+        return EXIT_PIPE_CLOSED
     except CLIError as err:
         error_line(str(err))
         return err.code

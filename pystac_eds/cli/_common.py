@@ -7,8 +7,9 @@ Heavy modules (requests, pystac_client) are imported inside functions so that
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from pystac_client import Client
@@ -24,6 +25,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: stdout's reader went away (`| head`): what a shell reports for cat (128 + SIGPIPE).
+EXIT_PIPE_CLOSED = 141
 
 
 class CLIError(Exception):
@@ -39,58 +42,141 @@ class CLIError(Exception):
 # messages we do not control (requests, pystac-client, the sandbox).
 _sensitive: set[str] = set()
 
+# C0/C1 control characters (ANSI escape sequences start with ESC) except tab and newline:
+# text a server sent (titles, error bodies) must not move the cursor or recolour the
+# terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
 
 def register_sensitive(value: str) -> None:
     if len(value) >= 4:  # scrubbing a 1-3 character "secret" would mangle every message
         _sensitive.add(value)
 
 
-def redact(text: str) -> str:
-    """``text`` without the secret or any bearer token."""
+def hide_secrets(text: str) -> str:
+    """``text`` without the secret, any bearer token or terminal control characters."""
     from ..redaction import redact as redact_bearers
 
     for value in sorted(_sensitive, key=len, reverse=True):
         text = text.replace(value, "***")
-    return redact_bearers(text)
+    return _CONTROL.sub("", redact_bearers(text))
 
 
 def scrub(text: str) -> str:
-    """``text`` redacted and on one line."""
-    return " ".join(redact(text).split())
+    """``text`` with secrets hidden, on one line."""
+    return " ".join(hide_secrets(text).split())
+
+
+def stdout() -> TextIO:
+    """``sys.stdout``, or a clear error when the shell closed it (``>&-``): Python then
+    sets it to None and ``print`` would silently print nothing."""
+    if sys.stdout is None:
+        raise CLIError(
+            "standard output is closed (>&-): redirect it to a file, or use --save FILE."
+        )
+    return sys.stdout
 
 
 def error_line(message: str) -> None:
+    if sys.stderr is None:  # 2>&-: nowhere to say it
+        return
     print(f"{PROG}: error: {scrub(message)}", file=sys.stderr, flush=True)
+
+
+def warning_line(message: str) -> None:
+    if sys.stderr is None:  # 2>&-: nowhere to say it
+        return
+    print(f"{PROG}: warning: {scrub(message)}", file=sys.stderr, flush=True)
+
+
+def note_line(message: str) -> None:
+    if sys.stderr is None:
+        return
+    print(f"{PROG}: {scrub(message)}", file=sys.stderr, flush=True)
+
+
+def link_href(document: dict[str, Any], rel: str) -> str | None:
+    """The ``href`` of the first link with ``rel`` in a STAC document."""
+    for link in document.get("links") or []:
+        if isinstance(link, dict) and link.get("rel") == rel and link.get("href"):
+            return str(link["href"])
+    return None
+
+
+def is_loopback_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    from ..settings import is_loopback
+
+    try:
+        return is_loopback(urlsplit(url).hostname)
+    except ValueError:
+        return False
+
+
+def unreachable_fix(url: str, setting: str) -> str:
+    """What to do when nothing answers at ``url``: a loopback URL is most often a sandbox
+    that is not running any more."""
+    if is_loopback_url(url):
+        return (
+            f"is `{PROG} sandbox` (or your local server) running? Start it, or check {setting}."
+        )
+    return f"check {setting} and your network (proxy, VPN)."
+
+
+#: The token was issued but the API refuses it: the two URLs do not belong together.
+DIFFERENT_ENVIRONMENTS = (
+    "the token URL and the STAC API do not belong together (e.g. a sandbox token for "
+    "production): check that EDS_AUTH_URL and EDS_API_URL are from the same environment, "
+    "and that your account may use the API."
+)
 
 
 def resolve_credentials(args: argparse.Namespace) -> Credentials:
     """The settings for this run: ``--api-url`` > environment > ``--env-file`` or EDS.env."""
+    from ..errors import CredentialsError
     from ..settings import Credentials
 
-    creds = Credentials.resolve(args.env_file, api_url=args.api_url)
+    try:
+        creds = Credentials.resolve(args.env_file, api_url=args.api_url)
+    except CredentialsError as err:
+        raise CLIError(credentials_message(err), EXIT_USAGE) from None
     register_sensitive(creds.client_secret)
     return creds
 
 
-def api_url_is_token_url(creds: Credentials) -> str | None:
-    """A hint if ``EDS_API_URL`` names a token endpoint instead of the STAC root."""
-    from urllib.parse import urlsplit
+def credentials_message(err: Exception) -> str:
+    """A CredentialsError told for a shell user: the library's message speaks to Python
+    code (``client_secret=``); with no secret at all, name the variables and the sandbox."""
+    missing = getattr(err, "missing", ())
+    if "EDS_SECRET" not in missing:
+        return str(err)
+    sources = getattr(err, "sources", ())
+    looked = f" Looked at: {'; '.join(sources)}." if sources else ""
+    return (
+        "no EDS secret found: set EDS_SECRET (the API token from the EDS console) in the "
+        "environment or in ./EDS.env, or pass --env-file FILE; to try pystac-eds without an "
+        f"account, run `{PROG} sandbox` and use the settings it prints.{looked}"
+    )
 
-    path = urlsplit(creds.api_url).path.rstrip("/").lower()
-    if creds.api_url.rstrip("/") == creds.auth_url.rstrip("/") or path.endswith(
-        ("/token", "/oauth2/token", "/exchange", "/protocol/openid-connect/token")
-    ):
-        return (
-            f"EDS_API_URL ({creds.api_url}) points at a token endpoint, not the STAC API: "
-            "set EDS_API_URL to the STAC root, e.g. https://api.earthdaily.com/platform/v1/stac, "
-            "and EDS_AUTH_URL to the token URL."
-        )
-    return None
+
+def api_url_name(creds: Credentials) -> str:
+    """What the user called the STAC API URL: ``--api-url`` or ``EDS_API_URL``."""
+    return "--api-url" if creds.sources.get("api_url") == "argument" else "EDS_API_URL"
+
+
+def mixup_hint(creds: Credentials) -> str | None:
+    """A hint when the token URL and the STAC API URL look swapped or equal."""
+    from ..settings import api_url_is_token_url, auth_url_is_api_url
+
+    return api_url_is_token_url(creds, api_url_name=api_url_name(creds)) or auth_url_is_api_url(
+        creds
+    )
 
 
 def _usable_credentials(args: argparse.Namespace) -> Credentials:
     creds = resolve_credentials(args)
-    hint = api_url_is_token_url(creds)
+    hint = mixup_hint(creds)
     if hint:
         raise CLIError(hint, EXIT_USAGE)
     return creds
@@ -139,42 +225,58 @@ def read_json(io: EDSStacApiIO, url: str) -> dict[str, Any]:
 
 def describe(exc: BaseException) -> CLIError | None:
     """The one-line report for an expected failure, ``None`` for anything else (a bug)."""
-    from ..errors import CredentialsError, EDSError, InsecureTransportError
+    from ..errors import CredentialsError, EDSError, InsecureTransportError, TokenError
 
-    if isinstance(exc, (CredentialsError, InsecureTransportError)):
+    if isinstance(exc, CredentialsError):
+        return CLIError(credentials_message(exc), EXIT_USAGE)
+    if isinstance(exc, InsecureTransportError):
         return CLIError(str(exc), EXIT_USAGE)
+    if isinstance(exc, TokenError):
+        return CLIError(str(exc), token_error_code(exc))
     if isinstance(exc, EDSError):
         return CLIError(str(exc), EXIT_FAILED)
     return _describe_http(exc) or _describe_other(exc)
+
+
+def token_error_code(err: Any) -> int:
+    """2 when a setting must change (the token URL answered, and not with a transient
+    error: wrong secret, wrong URL, an HTML page), 1 when the service or network failed."""
+    status = getattr(err, "status", None)
+    if status is not None and status < 500 and not getattr(err, "retryable", False):
+        return EXIT_USAGE
+    return EXIT_FAILED
 
 
 def _describe_http(exc: BaseException) -> CLIError | None:
     import requests
     from pystac_client.exceptions import APIError
 
+    cause = exc.__context__ if isinstance(exc, APIError) else exc
+    if isinstance(cause, requests.RequestException):
+        url = cause.request.url if cause.request is not None else None
+        where = f" {url}" if url else ""
+        if isinstance(cause, requests.Timeout):
+            return CLIError(f"request to{where} timed out.", EXIT_FAILED)
+        fix = f" {unreachable_fix(url, 'EDS_API_URL').capitalize()}" if url else ""
+        if isinstance(cause, requests.ConnectionError):
+            return CLIError(f"could not connect to{where}.{fix}", EXIT_FAILED)
+        return CLIError(f"request to{where} failed ({type(cause).__name__}).", EXIT_FAILED)
     if isinstance(exc, APIError):
         return CLIError(_api_error_message(exc), EXIT_FAILED)
-    if isinstance(exc, requests.RequestException):
-        url = exc.request.url if exc.request is not None else None
-        where = f" {url}" if url else ""
-        kind = "timed out" if isinstance(exc, requests.Timeout) else "failed"
-        return CLIError(f"request to{where} {kind} ({type(exc).__name__}).", EXIT_FAILED)
     return None
 
 
 def _api_error_message(exc: Any) -> str:
     status = getattr(exc, "status_code", None)
     # pystac-client puts the whole response body in the message: keep its first line.
-    body = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    text = str(exc).strip()
+    body = text.splitlines()[0][:200] if text else ""
     message = f"the STAC API answered HTTP {status}" if status else "the STAC API request failed"
     if body.startswith("<"):
         body = "an HTML page (a proxy or login page, or EDS_API_URL is not the STAC root?)"
     message += f": {body}" if body else "."
     if status in (401, 403):
-        message += (
-            f" The token was refused: EDS_AUTH_URL and EDS_API_URL may belong to different "
-            f"environments; run `{PROG} check`."
-        )
+        message += f" The token was refused: {DIFFERENT_ENVIRONMENTS} Run `{PROG} check`."
     return message
 
 

@@ -1,0 +1,158 @@
+"""Where ``search --save PATH`` writes, without ever breaking what PATH is.
+
+* A regular file (or a symlink to one, followed to the real path) is replaced
+  atomically: the output goes to a hidden ``.NAME.xxxx.part`` beside it, renamed over it
+  only once complete, so a failed or interrupted search leaves the old file (or none).
+  An existing file keeps its mode; a new one is created 0600, because search output can
+  hold presigned asset URLs, which grant access to the data for hours to whoever reads them.
+* A FIFO, a character device (``/dev/null``, a terminal) or a socket is written straight
+  into: replacing it with a regular file would starve its reader or, as root, delete a
+  device node.
+* ``/dev/stdout``, ``/dev/stderr`` and ``/dev/fd/N`` write to that descriptor as the
+  shell set it up (``>>`` appends, ``>(cmd)`` pipes), never reopening or truncating it.
+
+SIGTERM and SIGHUP during an atomic write remove the ``.part`` file before the process
+ends, as Ctrl-C does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from ._common import EXIT_FAILED, EXIT_USAGE, CLIError
+
+#: Mode of a file --save creates: private, see the module docstring.
+NEW_FILE_MODE = 0o600
+_FD_PATH = re.compile(r"/(?:dev/fd|proc/self/fd)/(\d+)")
+_STD_PATHS = {"/dev/stdout": 1, "/dev/stderr": 2}
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived while writing; ``code`` is the conventional exit status."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by signal {signum}")
+        self.code = 128 + signum
+
+
+def _descriptor(path: str) -> int | None:
+    """The file descriptor a ``/dev/fd/N``-style path names, if it is one."""
+    if path in _STD_PATHS:
+        return _STD_PATHS[path]
+    match = _FD_PATH.fullmatch(path)
+    return int(match.group(1)) if match else None
+
+
+@contextlib.contextmanager
+def open_output(path: str) -> Iterator[IO[str]]:
+    """A text stream for ``--save path``, written as described in the module docstring."""
+    if not path.strip():
+        raise CLIError("--save needs a file name (use no --save to write to stdout).", EXIT_USAGE)
+    fd = _descriptor(path)
+    if fd is not None:
+        with _open_fd(path, fd) as out:
+            yield out
+        return
+    target = Path(path).expanduser()
+    try:
+        info: os.stat_result | None = os.stat(target)  # follows symlinks: the real thing
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise CLIError(f"--save {path}: is a folder; name a file in it.", EXIT_USAGE)
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        with _open_direct(path, target) as out:
+            yield out
+        return
+    mode = NEW_FILE_MODE if info is None else stat.S_IMODE(info.st_mode)
+    with _atomic(path, Path(os.path.realpath(target)), mode) as out:
+        yield out
+
+
+@contextlib.contextmanager
+def _open_fd(path: str, fd: int) -> Iterator[IO[str]]:
+    try:
+        out = os.fdopen(os.dup(fd), "w", encoding="utf-8")
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with named_errors(path), out:
+        yield out
+
+
+@contextlib.contextmanager
+def _open_direct(path: str, target: Path) -> Iterator[IO[str]]:
+    try:
+        out = open(target, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with named_errors(path), out:
+        yield out
+
+
+@contextlib.contextmanager
+def named_errors(path: str) -> Iterator[None]:
+    """Write errors (a full disk, /dev/full, a closed pipe) say which file."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FAILED) from None
+
+
+@contextlib.contextmanager
+def _atomic(path: str, real: Path, mode: int) -> Iterator[IO[str]]:
+    try:
+        tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
+            "w",
+            encoding="utf-8",
+            dir=real.parent,
+            prefix=f".{real.name}.",
+            suffix=".part",
+            delete=False,
+        )
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with _cleanup_on_signals(), named_errors(path):
+            with tmp:
+                yield tmp
+            os.chmod(tmp.name, mode)
+            os.replace(tmp.name, real)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp.name)
+        raise
+
+
+@contextlib.contextmanager
+def _cleanup_on_signals() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into :class:`Terminated` while inside, so the caller's cleanup
+    runs (the default action would end the process on the spot)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def raise_terminated(signum: int, _frame: FrameType | None) -> None:
+        raise Terminated(signum)
+
+    names = ("SIGTERM", "SIGHUP")
+    wanted = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, raise_terminated) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
