@@ -42,10 +42,15 @@ class CLIError(Exception):
 # messages we do not control (requests, pystac-client, the sandbox).
 _sensitive: set[str] = set()
 
-# C0/C1 control characters (ANSI escape sequences start with ESC) except tab and newline:
-# text a server sent (titles, error bodies) must not move the cursor or recolour the
-# terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Text a server sent (titles, error bodies) must not move the cursor, retitle or recolour
+# the terminal: whole ANSI sequences (CSI, OSC, other ESC pairs) go, then any other C0/C1
+# control character but tab and newline.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clear screen
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window title, hyperlinks
+    r"|\x1b[@-_]?"  # other escapes
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
 
 
 def register_sensitive(value: str) -> None:

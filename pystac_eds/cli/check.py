@@ -90,7 +90,7 @@ class Report:
 
     def _wrap(self, text: str, indent: str, first: str = "") -> str:
         if not self.width:
-            return first + " ".join(text.split()) + "\n"
+            return first + text.replace("\n", " ") + "\n"
         return (
             textwrap.fill(
                 text,
@@ -249,8 +249,9 @@ def _token_failed(creds: Credentials, err: TokenError, report: Report) -> NoRetu
         fix = unreachable_fix(creds.auth_url, "EDS_AUTH_URL") if err.retryable else err.hint
         report.fail("token URL reachable", err.message, fix, code)
     report.ok(f"token URL reachable: {creds.auth_url} (HTTP {err.status})")
-    if err.status == 401 and err.error is None and _wants_bearer(creds.auth_url):
-        # An OAuth server says `invalid_client`; this one wants a token itself.
+    if err.status in (400, 401, 403, 405) and err.error is None and _wants_bearer(creds.auth_url):
+        # A token endpoint's 400/401 carries an OAuth `error` (RFC 6749 5.2); this server
+        # sent none and asks for a bearer token itself: a resource server, e.g. a STAC API.
         report.fail(
             "credentials accepted",
             f"{creds.auth_url} is not a token endpoint: it asks for a bearer token itself "

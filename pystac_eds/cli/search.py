@@ -178,7 +178,7 @@ def search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kwargs["intersects"] = read_geometry(args.intersects)
     if args.filter is not None:
         kwargs["filter"] = _filter(args.filter, args.filter_lang)
-    if args.matched and (args.ndjson or args.save):
+    if args.matched and (args.ndjson or args.save is not None):
         raise CLIError(
             "--matched prints a number: it goes with neither --ndjson nor --save.", EXIT_USAGE
         )
@@ -247,11 +247,11 @@ def run_search(args: argparse.Namespace) -> int:
     if args.matched:
         return _print_matched(search, client, kwargs)
     writer: Writer = write_ndjson if args.ndjson else write_feature_collection
-    out = None if args.save else stdout()
+    out = None if args.save is not None else stdout()
     progress = Progress(sys.stderr, stdout_shown=out is not None and _isatty(out))
     try:
         pages = _first_page_checked(progress.track(search.pages_as_dicts()), args)
-        if args.save:
+        if args.save is not None:
             with open_output(args.save) as saved:
                 writer(pages, saved)
         else:
@@ -262,7 +262,7 @@ def run_search(args: argparse.Namespace) -> int:
         # On success the count; on Ctrl-C or an error, end the line so the message that
         # follows starts on its own.
         progress.done()
-    if args.save and _isatty(sys.stderr):
+    if args.save is not None and _isatty(sys.stderr):
         note_line(f"wrote {progress.items:,} items to {args.save}")
     return EXIT_OK
 
