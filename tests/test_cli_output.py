@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pystac_eds.cli.output import NEW_FILE_MODE, Terminated, open_output
+from pystac_eds.cli._common import Terminated
+from pystac_eds.cli.output import NEW_FILE_MODE, open_output
 from pystac_eds.cli.search import sort_fields_as_values
 from pystac_eds.testing.servers import Reply, StacServer, TokenServer
 

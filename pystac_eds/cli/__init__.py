@@ -12,11 +12,11 @@ missing); 130 interrupted; 141 the reader of stdout went away (``| head``), as f
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ._common import (
     EXIT_FAILED,
@@ -25,11 +25,15 @@ from ._common import (
     EXIT_USAGE,
     PROG,
     CLIError,
+    Terminated,
     describe,
     error_line,
     scrub,
     warning_line,
 )
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["main"]
 
@@ -66,12 +70,22 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Each command: the module (in this package) and the function that adds its parser.
+_COMMANDS = {
+    "token": ("token_command", "add_token"),
+    "check": ("check", "add_parser"),
+    "collections": ("commands", "add_collections"),
+    "search": ("search", "add_parser"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with ``only`` a known command, just that one: its
+    module alone is imported, so a command does not pay for the others."""
+    import argparse
+    import importlib
+
     from .. import __version__
-    from .check import add_parser as add_check
-    from .commands import add_collections
-    from .search import add_parser as add_search
-    from .token_command import add_token
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -82,10 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _global_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_token(commands)
-    add_check(commands)
-    add_collections(commands)
-    add_search(commands)
+    for name, (module, function) in _COMMANDS.items():
+        if only in (None, name):
+            getattr(importlib.import_module(f".{module}", __name__), function)(commands)
+    if only is not None:
+        return parser
     # Never parsed here (see _sandbox_split); listed so that --help shows it.
     commands.add_parser(
         "sandbox", help="a local EDS-compatible stack (needs pystac-eds[sandbox])", add_help=False
@@ -115,12 +130,9 @@ def _setup_logging(verbose: bool, undo: contextlib.ExitStack) -> None:
     undo.callback(logging.captureWarnings, False)
 
 
-def _sandbox_split(argv: list[str]) -> tuple[list[str], list[str]] | None:
-    """(global options, sandbox arguments) when the first positional is ``sandbox``.
-
-    The sandbox parses its own arguments; argparse's REMAINDER cannot hand over ones
-    starting with ``-``, so the split happens before argparse sees them.
-    """
+def _command_at(argv: list[str]) -> int | None:
+    """The index of the command word (the first positional), ``None`` without one or
+    when top-level help or the version is asked for."""
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -131,8 +143,20 @@ def _sandbox_split(argv: list[str]) -> tuple[list[str], list[str]] | None:
         elif arg.startswith("-"):
             i += 1
         else:
-            return (argv[:i], argv[i + 1 :]) if arg == "sandbox" else None
+            return i
     return None
+
+
+def _sandbox_split(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """(global options, sandbox arguments) when the command is ``sandbox``.
+
+    The sandbox parses its own arguments; argparse's REMAINDER cannot hand over ones
+    starting with ``-``, so the split happens before argparse sees them.
+    """
+    i = _command_at(argv)
+    if i is None or argv[i] != "sandbox":
+        return None
+    return argv[:i], argv[i + 1 :]
 
 
 def _run_sandbox(argv: list[str]) -> int:
@@ -156,17 +180,28 @@ def _run_sandbox(argv: list[str]) -> int:
 
 
 def _dispatch(argv: list[str], undo: contextlib.ExitStack) -> int:
+    from .token_command import plain_token_options, print_token
+
+    plain = plain_token_options(argv)
+    if plain is not None:  # `$(pystac-eds token)` in a shell loop: no parser to build
+        return print_token(*plain)
     split = _sandbox_split(argv)
     if split is not None:
         head, rest = split
+        import argparse
+
         options = argparse.ArgumentParser(prog=PROG, add_help=False)
         _global_options(options)
         _setup_logging(options.parse_args(head).verbose, undo)
         return _run_sandbox(rest)
-    from .search import sort_fields_as_values
+    at = _command_at(argv)
+    known = argv[at] if at is not None and argv[at] in _COMMANDS else None
+    parser = build_parser(known)
+    if known == "search":
+        from .search import sort_fields_as_values
 
-    parser = build_parser()
-    args = parser.parse_args(sort_fields_as_values(argv))
+        argv = sort_fields_as_values(argv)
+    args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -220,8 +255,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: list[str], undo: contextlib.ExitStack) -> int:
-    from .output import Terminated
-
     try:
         return _dispatch(args, undo)
     except KeyboardInterrupt:

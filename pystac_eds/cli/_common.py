@@ -6,12 +6,15 @@ Heavy modules (requests, pystac_client) are imported inside functions so that
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import re
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    import argparse
+
     from pystac_client import Client
 
     from ..client import EDSStacApiIO
@@ -37,6 +40,15 @@ class CLIError(Exception):
         self.code = code
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived while writing ``--save``; ``code`` is the conventional
+    exit status (see :mod:`.output`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by signal {signum}")
+        self.code = 128 + signum
+
+
 # Values that must never reach the terminal: the secret once settings are resolved.
 # Every library message already leaves it out; this is a second line of defence for
 # messages we do not control (requests, pystac-client, the sandbox).
@@ -45,7 +57,7 @@ _sensitive: set[str] = set()
 # Text a server sent (titles, error bodies) must not move the cursor, retitle or recolour
 # the terminal: whole ANSI sequences (CSI, OSC, other ESC pairs) go, then any other C0/C1
 # control character but tab and newline.
-_CONTROL = re.compile(
+_CONTROL = (
     r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clear screen
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window title, hyperlinks
     r"|\x1b[@-_]?"  # other escapes
@@ -64,7 +76,8 @@ def hide_secrets(text: str) -> str:
 
     for value in sorted(_sensitive, key=len, reverse=True):
         text = text.replace(value, "***")
-    return _CONTROL.sub("", redact_bearers(text))
+    # re caches compiled patterns; compiling at import would slow `pystac-eds token`.
+    return re.sub(_CONTROL, "", redact_bearers(text))
 
 
 def scrub(text: str) -> str:
@@ -80,6 +93,18 @@ def stdout() -> TextIO:
             "standard output is closed (>&-): redirect it to a file, or use --save FILE."
         )
     return sys.stdout
+
+
+@contextlib.contextmanager
+def named_errors(path: str) -> Iterator[None]:
+    """Write errors (a full disk, /dev/full) say which file; a closed pipe is left to
+    main(), which ends quietly."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FAILED) from None
 
 
 def error_line(message: str) -> None:
@@ -139,11 +164,16 @@ DIFFERENT_ENVIRONMENTS = (
 
 def resolve_credentials(args: argparse.Namespace) -> Credentials:
     """The settings for this run: ``--api-url`` > environment > ``--env-file`` or EDS.env."""
+    return resolve_settings(args.env_file, args.api_url)
+
+
+def resolve_settings(env_file: str | None, api_url: str | None) -> Credentials:
+    """:func:`resolve_credentials` from the two global options' values."""
     from ..errors import CredentialsError
     from ..settings import Credentials
 
     try:
-        creds = Credentials.resolve(args.env_file, api_url=args.api_url)
+        creds = Credentials.resolve(env_file, api_url=api_url)
     except CredentialsError as err:
         raise CLIError(credentials_message(err), EXIT_USAGE) from None
     register_sensitive(creds.client_secret)

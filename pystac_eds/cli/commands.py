@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ._common import EXIT_OK, link_href, open_io, read_json, scrub, stdout
+from ._common import EXIT_OK, link_href, named_errors, open_io, read_json, scrub, stdout
 
 
 # `commands` is argparse's private _SubParsersAction.
@@ -23,8 +23,6 @@ def add_collections(commands: Any) -> None:
 
 
 def run_collections(args: argparse.Namespace) -> int:
-    from .output import named_errors
-
     out = stdout()
     collections = list(iter_collections(args))
     with named_errors("standard output"):

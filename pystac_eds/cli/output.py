@@ -29,20 +29,12 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from ._common import EXIT_FAILED, EXIT_USAGE, CLIError
+from ._common import EXIT_USAGE, CLIError, Terminated, named_errors
 
 #: Mode of a file --save creates: private, see the module docstring.
 NEW_FILE_MODE = 0o600
 _FD_PATH = re.compile(r"/(?:dev/fd|proc/self/fd)/(\d+)")
 _STD_PATHS = {"/dev/stdout": 1, "/dev/stderr": 2}
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived while writing; ``code`` is the conventional exit status."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"terminated by signal {signum}")
-        self.code = 128 + signum
 
 
 def _descriptor(path: str) -> int | None:
@@ -99,17 +91,6 @@ def _open_direct(path: str, target: Path) -> Iterator[IO[str]]:
         raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
     with named_errors(path), out:
         yield out
-
-
-@contextlib.contextmanager
-def named_errors(path: str) -> Iterator[None]:
-    """Write errors (a full disk, /dev/full, a closed pipe) say which file."""
-    try:
-        yield
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        raise CLIError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FAILED) from None
 
 
 @contextlib.contextmanager

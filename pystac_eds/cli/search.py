@@ -18,13 +18,14 @@ from ._common import (
     EXIT_USAGE,
     PROG,
     CLIError,
+    named_errors,
     note_line,
     open_client,
     open_io,
     read_json,
     stdout,
 )
-from .output import named_errors, open_output
+from .output import open_output
 
 if TYPE_CHECKING:
     from pystac_client import Client, ItemSearch

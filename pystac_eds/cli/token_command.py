@@ -9,14 +9,16 @@ pystac-client. Only a missing or expiring token takes the full path through the 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._common import EXIT_OK, PROG, resolve_credentials, stdout
+from ._common import EXIT_OK, PROG, named_errors, resolve_settings, stdout
 
 if TYPE_CHECKING:
+    import argparse
+
     from ..settings import Credentials
     from ..tokens import Token
 
@@ -40,6 +42,8 @@ examples:
 
 # `commands` is argparse's private _SubParsersAction.
 def add_token(commands: Any) -> None:
+    import argparse
+
     parser = commands.add_parser(
         "token",
         help="print a valid access token",
@@ -56,13 +60,36 @@ def add_token(commands: Any) -> None:
 
 
 def run_token(args: argparse.Namespace) -> int:
-    creds = resolve_credentials(args)
-    token = refreshed_token(creds) if args.refresh else cached_token(creds) or shared_token(creds)
-    from .output import named_errors
+    return print_token(args.env_file, args.api_url, refresh=args.refresh)
 
+
+def print_token(env_file: str | None, api_url: str | None, *, refresh: bool = False) -> int:
+    creds = resolve_settings(env_file, api_url)
+    token = refreshed_token(creds) if refresh else cached_token(creds) or shared_token(creds)
     with named_errors("standard output"):
         print(token.value, file=stdout(), flush=True)
     return EXIT_OK
+
+
+def plain_token_options(argv: Sequence[str]) -> tuple[str | None, str | None] | None:
+    """``(env_file, api_url)`` when ``argv`` is just ``token`` after ``--env-file`` and
+    ``--api-url`` (the shell-loop case), so main() can skip building the argparse parser;
+    ``None`` for anything else (help, -v, other spellings), which argparse handles."""
+    values: dict[str, str] = {}
+    i = 0
+    while i < len(argv) - 1:
+        name, eq, value = argv[i].partition("=")
+        if name not in ("--env-file", "--api-url"):
+            return None
+        if not eq:
+            if i + 2 >= len(argv):
+                return None
+            value, i = argv[i + 1], i + 1
+        values[name] = value
+        i += 1
+    if i != len(argv) - 1 or argv[i] != "token":
+        return None
+    return values.get("--env-file"), values.get("--api-url")
 
 
 def disk_key(creds: Credentials) -> str:
