@@ -58,7 +58,7 @@ def add_parser(commands: Any) -> None:
         "step by step; at the first failing step, say what to fix. Exit status 0 when all "
         "is well, 2 when a setting must change (a missing or rejected secret, a wrong URL), "
         "1 when the service or the network fails.",
-        epilog=f"examples:\n  {PROG} check\n  {PROG} --env-file EDS.env check",
+        epilog=f"examples:\n  {PROG} check\n  {PROG} -v check 2> check.log  # and every request",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(run=run_check)
