@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pystac_eds.cache import cache_key
-from pystac_eds.cli.token_command import disk_key
+from pystac_eds.cli.token_command import disk_key, plain_token_options
 from pystac_eds.settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, Credentials
 from pystac_eds.testing.servers import StacServer, TokenServer
 
@@ -82,3 +82,38 @@ def test_refresh_is_explained_in_help(warm: dict[str, str]) -> None:
     text = " ".join(run(warm, "token", "--help").stdout.split())
     assert "--refresh requests a new token even though the cache holds a valid one" in text
     assert "HTTP 401" in text and "revoked" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "plain"),
+    [
+        (["token"], (None, None)),
+        (["--env-file", "x.env", "--api-url=http://h/", "token"], ("x.env", "http://h/")),
+        (["token", "--refresh"], None),  # argparse's
+        (["-v", "token"], None),  # logging needs setting up
+        (["token", "--help"], None),
+        (["--env-file", "token"], None),  # argparse says what is missing
+        (["--env", "x.env", "token"], None),  # an abbreviation: argparse knows them
+        ([], None),
+    ],
+)
+def test_only_a_plain_token_request_skips_argparse(
+    argv: list[str], plain: tuple[str | None, str | None] | None
+) -> None:
+    assert plain_token_options(argv) == plain
+
+
+def test_the_plain_path_reads_the_env_file(
+    tmp_path: Path,
+    servers: tuple[TokenServer, StacServer],  # noqa: F811
+) -> None:
+    tokens, stac = servers
+    settings = tokens.settings(stac.url)
+    env_file = tmp_path / "settings.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    env = environment(tmp_path, {})
+    result = run(env, "--env-file", str(env_file), "token")
+    assert result.returncode == 0, result.stderr
+    assert tokens.is_valid(result.stdout.strip())
+    missing = run(env, "--env-file", str(tmp_path / "nope.env"), "token")
+    assert missing.returncode == 2 and missing.stderr.startswith("pystac-eds: error: ")
