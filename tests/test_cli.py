@@ -546,3 +546,31 @@ def test_check_strips_control_characters_from_server_text(
     assert "pwned" not in listed.stdout and listed.stdout.splitlines()[1].split() == ["c", "T"]
     for out in (checked.stdout, listed.stdout):
         assert "\x1b" not in out and "\x07" not in out
+
+
+def test_check_wraps_at_the_terminal_width(env: dict[str, str]) -> None:
+    import pty
+
+    primary, replica = pty.openpty()
+    with os.fdopen(primary, "rb") as terminal:
+        process = subprocess.Popen(
+            [*COMMAND, "check"],
+            env={**env, "EDS_SECRET": "not-the-" + CANARY, "COLUMNS": "60"},
+            stdout=replica,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(replica)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(terminal.fileno(), 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=60) == 2
+    lines = b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
+    # Only a word longer than the width (a URL: never cut, it is copied) may stick out.
+    too_long = [line for line in lines if len(line) > 60 and len(line.split()) > 1]
+    assert len(lines) > 10 and too_long == []
