@@ -26,7 +26,6 @@ from ._common import (
     PROG,
     CLIError,
     Terminated,
-    describe,
     error_line,
     scrub,
     warning_line,
@@ -239,8 +238,13 @@ def _one_line_warnings(undo: contextlib.ExitStack) -> None:
     ``pystac-eds: warning: ...`` line each, not Python's two lines with file paths."""
     import warnings
 
+    shown: set[str] = set()
+
     def show(message: Warning | str, *_args: object, **_kwargs: object) -> None:
-        warning_line(_warning_text(message))
+        text = _warning_text(message)
+        if text not in shown:  # pystac-client may warn twice about one option
+            shown.add(text)
+            warning_line(text)
 
     previous = warnings.showwarning
     warnings.showwarning = show
@@ -271,6 +275,8 @@ def _main(args: list[str], undo: contextlib.ExitStack) -> int:
         error_line(str(err))
         return err.code
     except Exception as exc:
+        from .failures import describe
+
         known = describe(exc)
         if known is not None:
             error_line(str(known))
@@ -288,5 +294,5 @@ def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
+    except (AttributeError, OSError, ValueError):  # stdout closed or replaced
         pass

@@ -32,7 +32,6 @@ from ._common import (
     mixup_hint,
     register_sensitive,
     resolve_credentials,
-    token_error_code,
     unreachable_fix,
 )
 
@@ -243,6 +242,7 @@ def _check_token(creds: Credentials, report: Report) -> Token:
 
 def _token_failed(creds: Credentials, err: TokenError, report: Report) -> NoReturn:
     from ..settings import legacy_hint
+    from .failures import token_error_code
 
     code = token_error_code(err)
     if err.status is None:

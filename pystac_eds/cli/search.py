@@ -411,8 +411,10 @@ class Progress:
             return
         if self._shown_at is not None and now - self._shown_at < self.interval:
             return
-        self._write(self.line(), end="")
+        # Marked shown before writing: a Ctrl-C landing just after the write must still
+        # find the line open, so done() ends it before the error message.
         self._shown_at = now
+        self._write(self.line(), end="")
 
     def _write(self, text: str, end: str) -> None:
         # Pad to the longest line so far: \r returns to the start but does not erase.
