@@ -17,7 +17,8 @@ import pytest
 
 from pystac_eds.cli import main
 from pystac_eds.cli.check import clock_skew, short_class
-from pystac_eds.cli.search import Progress, read_geometry
+from pystac_eds.cli.progress import Progress
+from pystac_eds.cli.search import read_geometry
 from pystac_eds.settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, Credentials, legacy_hint
 from pystac_eds.testing.servers import Reply, StacServer, TokenServer
 

@@ -7,11 +7,10 @@ import itertools
 import json
 import re
 import sys
-import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any
 
 from ._common import (
     EXIT_OK,
@@ -26,6 +25,7 @@ from ._common import (
     stdout,
 )
 from .output import open_output
+from .progress import Progress, isatty
 
 if TYPE_CHECKING:
     from pystac_client import Client, ItemSearch
@@ -249,7 +249,7 @@ def run_search(args: argparse.Namespace) -> int:
         return _print_matched(search, client, kwargs)
     writer: Writer = write_ndjson if args.ndjson else write_feature_collection
     out = None if args.save is not None else stdout()
-    progress = Progress(sys.stderr, stdout_shown=out is not None and _isatty(out))
+    progress = Progress(sys.stderr, stdout_shown=out is not None and isatty(out))
     try:
         pages = _first_page_checked(progress.track(search.pages_as_dicts()), args)
         if args.save is not None:
@@ -263,7 +263,7 @@ def run_search(args: argparse.Namespace) -> int:
         # On success the count; on Ctrl-C or an error, end the line so the message that
         # follows starts on its own.
         progress.done()
-    if args.save is not None and _isatty(sys.stderr):
+    if args.save is not None and isatty(sys.stderr):
         note_line(f"wrote {progress.items:,} items to {args.save}")
     return EXIT_OK
 
@@ -357,72 +357,3 @@ def write_ndjson(pages: Iterable[Page], out: IO[str]) -> None:
     for page in pages:
         out.writelines(json.dumps(feature) + "\n" for feature in page.get("features", []))
         out.flush()
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-class Progress:
-    """``12,340 items, 124 pages, 850 items/s`` on a terminal's stderr, rewritten in place.
-
-    Shown only for searches that last longer than ``delay`` seconds, never when stderr is
-    not a terminal (pipes, notebooks, CI logs), nor when the items themselves are being
-    printed on the same terminal.
-    """
-
-    def __init__(
-        self,
-        stream: TextIO,
-        *,
-        stdout_shown: bool = False,
-        delay: float = 1.0,
-        interval: float = 0.2,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.stream = stream
-        self.enabled = _isatty(stream) and not stdout_shown
-        self.delay, self.interval, self.clock = delay, interval, clock
-        self.items = self.pages = 0
-        self.started = clock()
-        self._shown_at: float | None = None
-        self._width = 0
-
-    def track(self, pages: Iterable[Page]) -> Iterator[Page]:
-        for page in pages:
-            self.items += len(page.get("features", []))
-            self.pages += 1
-            self._maybe_show()
-            yield page
-
-    def line(self) -> str:
-        elapsed = max(self.clock() - self.started, 1e-9)
-        return (
-            f"{self.items:,} items, {self.pages:,} pages, "
-            f"{self.items / elapsed:,.0f} items/s, {elapsed:.0f} s"
-        )
-
-    def _maybe_show(self) -> None:
-        now = self.clock()
-        if not self.enabled or now - self.started < self.delay:
-            return
-        if self._shown_at is not None and now - self._shown_at < self.interval:
-            return
-        # Marked shown before writing: a Ctrl-C landing just after the write must still
-        # find the line open, so done() ends it before the error message.
-        self._shown_at = now
-        self._write(self.line(), end="")
-
-    def _write(self, text: str, end: str) -> None:
-        # Pad to the longest line so far: \r returns to the start but does not erase.
-        self._width = max(self._width, len(text))
-        self.stream.write("\r" + text.ljust(self._width) + end)
-        self.stream.flush()
-
-    def done(self) -> None:
-        """Leave the final count on its own line, if a progress line was shown."""
-        if self._shown_at is not None:
-            self._write(self.line(), end="\n")
