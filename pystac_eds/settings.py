@@ -275,7 +275,8 @@ def _lookup(
 _TOKEN_PATHS = ("/token", "/oauth2/token", "/exchange", "/protocol/openid-connect/token")
 
 
-def _is_loopback_url(url: str) -> bool:
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` names a loopback host (False for an unparsable URL)."""
     try:
         return is_loopback(urlsplit(url).hostname)
     except ValueError:
@@ -326,7 +327,7 @@ def legacy_hint(creds: Credentials) -> str | None:
             f"flow's exchange URL: set EDS_AUTH_URL to your legacy token URL from the EDS "
             f"console, or use an API token with EDS_CLIENT_ID unset (or {NEW_FLOW_CLIENT_ID})."
         )
-    if new_id and not new_url and not _is_loopback_url(creds.auth_url):
+    if new_id and not new_url and not is_loopback_url(creds.auth_url):
         return (
             f"client id {NEW_FLOW_CLIENT_ID} is for API tokens of the new login flow, which are "
             f"exchanged at {NEW_FLOW_TOKEN_URL}: unset EDS_AUTH_URL, or set the legacy "

@@ -135,20 +135,11 @@ def link_href(document: dict[str, Any], rel: str) -> str | None:
     return None
 
 
-def is_loopback_url(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    from ..settings import is_loopback
-
-    try:
-        return is_loopback(urlsplit(url).hostname)
-    except ValueError:
-        return False
-
-
 def unreachable_fix(url: str, setting: str) -> str:
     """What to do when nothing answers at ``url``: a loopback URL is most often a sandbox
     that is not running any more."""
+    from ..settings import is_loopback_url
+
     if is_loopback_url(url):
         return (
             f"is `{PROG} sandbox` (or your local server) running? Start it, or check {setting}."
