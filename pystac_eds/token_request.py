@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], None]
 
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Bounds on the token request: attempts, backoff, per-call timeout, total time."""

@@ -8,7 +8,7 @@ import pytest
 
 import pystac_eds
 from pystac_eds import Credentials, TokenCache
-from pystac_eds.testing import Reply, StacServer, TokenServer
+from pystac_eds.testing import AssetServer, Reply, StacServer, TokenServer
 
 
 def test_eds_env_sets_the_settings_for_one_test(
@@ -38,9 +38,35 @@ def test_the_stac_server_refuses_requests_without_its_tokens(eds_stac_server: St
 
 @pytest.mark.parametrize(
     "fixture",
-    ["eds_token_server", "eds_stac_server", "eds_credentials", "eds_env", "eds_token_cache"],
+    [
+        "eds_token_server",
+        "eds_asset_server",
+        "eds_stac_server",
+        "eds_credentials",
+        "eds_env",
+        "eds_token_cache",
+    ],
 )
 def test_fixtures_are_registered_by_the_entry_point(
     fixture: str, request: pytest.FixtureRequest
 ) -> None:
     assert request.getfixturevalue(fixture) is not None
+
+
+def test_presigned_assets_of_the_stac_server_are_served_by_the_asset_server(
+    eds_token_server: TokenServer, eds_stac_server: StacServer, eds_asset_server: AssetServer
+) -> None:
+    import requests
+
+    headers = {
+        "Authorization": f"Bearer {eds_token_server.mint()}",
+        "X-Signed-Asset-Urls": "True",
+    }
+    page = requests.post(
+        eds_stac_server.url + "search", json={"limit": 1}, headers=headers, timeout=5
+    ).json()
+    asset = page["features"][0]["assets"]["visual"]
+    assert asset["href"].startswith("s3://")  # as stored, like EDS
+    eds_asset_server.put(asset["href"], b"pixels")
+    download = asset["alternate"]["download"]["href"]
+    assert requests.get(download, timeout=5).content == b"pixels"

@@ -9,3 +9,5 @@ ROOT_PATH = "/platform/v1/stac"
 HEALTH_PATH = "/healthz"
 # The token server reads the client secret from this variable, not argv (``ps`` shows argv).
 SECRET_ENV = "PYSTAC_EDS_SANDBOX_SECRET"  # noqa: S105 - a variable name
+# The asset service reads its URL-signing key from this variable (not argv either).
+ASSET_KEY_ENV = "PYSTAC_EDS_SANDBOX_ASSET_KEY"

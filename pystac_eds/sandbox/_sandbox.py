@@ -1,7 +1,10 @@
-"""The :class:`Sandbox`: a local, offline, EDS-compatible stack of three real servers.
+"""The :class:`Sandbox`: a local, offline, EDS-compatible stack of real servers.
 
-    token server (Authlib)  <-- discovery + JWKS --  gateway (stac-auth-proxy)  -->  rustac
-         EDS_AUTH_URL                                     EDS_API_URL             (sample data)
+    token server (Authlib)  <-- discovery + JWKS --  gateway (stac-auth-proxy)
+         EDS_AUTH_URL                                     EDS_API_URL
+                                                              |
+                                        asset service: api layer --> rustac (sample data)
+                                                       storage (presigned COGs, "S3")
 
 Only the standard library and requests are imported here: the servers' own packages
 (the ``[sandbox]`` extra) are imported by the child processes.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import itertools
 import os
 import secrets
 import shutil
@@ -23,7 +27,7 @@ from typing import Any
 
 import requests
 
-from ._constants import HEALTH_PATH, ROOT_PATH, SECRET_ENV, TOKEN_PATH
+from ._constants import ASSET_KEY_ENV, HEALTH_PATH, ROOT_PATH, SECRET_ENV, TOKEN_PATH
 from ._orphan_guard import PARENT_ENV
 from ._process import LOOPBACK, Child, check_port_free, free_port, wait_until_ready
 from .errors import SandboxError, SandboxUnavailable
@@ -31,8 +35,35 @@ from .errors import SandboxError, SandboxUnavailable
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_CLIENT_ID = "eds-sandbox-client"
 #: Import names of the ``[sandbox]`` extra, checked before anything is started.
-EXTRA_MODULES = ("authlib", "joserfc", "starlette", "uvicorn", "stac_auth_proxy", "rustac")
-_PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+EXTRA_MODULES = (
+    "authlib",
+    "joserfc",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "stac_auth_proxy",
+    "rustac",
+)
+#: EDS's presigned URLs live 12 hours.
+DEFAULT_ASSET_URL_TTL = 43200.0
+# What children inherit: enough to run Python. Never the user's EDS_* settings, cloud
+# credentials, proxies or anything else a server could leak or be reconfigured by.
+_CHILD_ENV_KEEP = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LANGUAGE",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "TZ",
+    "USER",
+    "LOGNAME",
+    "SYSTEMROOT",
+    "VIRTUAL_ENV",
+    "LD_LIBRARY_PATH",
+    "PYTHONPATH",
+)
 # Starts rustac's CLI from its Python package, so no console script needs to be on PATH.
 _RUSTAC = str(Path(__file__).resolve().parent / "_rustac_cli.py")
 
@@ -52,8 +83,9 @@ class Sandbox:
     ...     catalog = pystac_eds.open(credentials=Credentials(...sandbox.settings...))
 
     ``token_ttl`` is the access-token lifetime in seconds (rounded up to whole seconds,
-    as JWT ``exp`` is). ``port`` is the gateway's port (the API's); the other servers
-    take free ports. Children are stopped by :meth:`stop`, on leaving the ``with``
+    as JWT ``exp`` is); ``asset_url_ttl`` the presigned asset URLs' (default 12 hours,
+    as on EDS). ``port`` is the gateway's port (the API's); the other servers take free
+    ports. Children are stopped by :meth:`stop`, on leaving the ``with``
     block, at interpreter exit, and (on Linux) when this process dies.
     """
 
@@ -65,9 +97,15 @@ class Sandbox:
         client_id: str = DEFAULT_CLIENT_ID,
         data_dir: str | os.PathLike[str] | None = None,
         startup_timeout: float = 60.0,
+        asset_url_ttl: float = DEFAULT_ASSET_URL_TTL,
     ) -> None:
         if not token_ttl > 0:
             raise ValueError(f"token_ttl must be a positive number of seconds, got {token_ttl}")
+        if not asset_url_ttl > 0:
+            raise ValueError(
+                f"asset_url_ttl must be a positive number of seconds, got {asset_url_ttl}"
+            )
+        self.asset_url_ttl = asset_url_ttl
         if port is not None and not 0 < port < 65536:
             raise ValueError(f"port must be between 1 and 65535, got {port}")
         self.token_ttl = token_ttl
@@ -78,6 +116,7 @@ class Sandbox:
         self._children: list[Child] = []
         self._settings: dict[str, str] | None = None
         self._token_origin = ""
+        self._storage_url = ""
         self._log_dir: Path | None = None
         self.startup_seconds: float | None = None
 
@@ -104,9 +143,7 @@ class Sandbox:
         if self.port is not None:
             check_port_free(self.port)
         api_port = self.port or free_port()
-        token_port, stac_port = free_port(), free_port()
-        while stac_port in (token_port, api_port) or token_port == api_port:
-            stac_port, token_port = free_port(), free_port()
+        token_port, stac_port, layer_port, storage_port = _distinct_ports(4, taken=api_port)
         secret = secrets.token_urlsafe(32)
         token_origin = f"http://{LOOPBACK}:{token_port}"
         stac_origin = f"http://{LOOPBACK}:{stac_port}"
@@ -116,41 +153,39 @@ class Sandbox:
 
         token = self._child(
             "token server",
-            "-m",
-            "pystac_eds.sandbox.token_server",
-            "--port",
-            str(token_port),
-            "--client-id",
-            self.client_id,
-            "--audience",
-            api_url,
-            "--ttl",
-            repr(float(self.token_ttl)),
+            *("-m", "pystac_eds.sandbox.token_server"),
+            *("--port", str(token_port), "--client-id", self.client_id),
+            *("--audience", api_url, "--ttl", repr(float(self.token_ttl))),
         )
         token.start({**env, SECRET_ENV: secret})
         rustac = self._child("rustac", _RUSTAC, "serve", *self._rustac_args(api_port, stac_port))
         rustac.start(env)
+        assets = self._child(
+            "asset service",
+            *("-m", "pystac_eds.sandbox.asset_service"),
+            *("--api-port", str(layer_port), "--storage-port", str(storage_port)),
+            *("--upstream", stac_origin, "--public-root", api_url),
+            *("--ttl", repr(float(self.asset_url_ttl)), "--data-dir", str(self.data_dir)),
+        )
+        assets.start({**env, ASSET_KEY_ENV: secrets.token_urlsafe(32)})
         wait_until_ready(token, f"{token_origin}/.well-known/oauth-authorization-server", deadline)
         wait_until_ready(rustac, f"{stac_origin}/", deadline)
+        layer_origin = f"http://{LOOPBACK}:{layer_port}"
+        wait_until_ready(assets, f"{layer_origin}/", deadline)
 
-        # Started last: its start-up checks need the token server and rustac up.
+        # Started last: its start-up checks need the token server and the API up.
         gateway = self._child(
             "gateway",
-            "-m",
-            "pystac_eds.sandbox.gateway",
-            "--port",
-            str(api_port),
-            "--upstream",
-            stac_origin,
-            "--discovery",
-            f"{token_origin}/.well-known/openid-configuration",
-            "--audience",
-            api_url,
+            *("-m", "pystac_eds.sandbox.gateway", "--port", str(api_port)),
+            *("--upstream", layer_origin),
+            *("--discovery", f"{token_origin}/.well-known/openid-configuration"),
+            *("--audience", api_url),
         )
         gateway.start(env)
         wait_until_ready(gateway, api_url + HEALTH_PATH, deadline)
 
         self._token_origin = token_origin
+        self._storage_url = f"http://{LOOPBACK}:{storage_port}"
         self._settings = {
             "EDS_CLIENT_ID": self.client_id,
             "EDS_SECRET": secret,
@@ -181,13 +216,13 @@ class Sandbox:
 
     @staticmethod
     def _child_env() -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _PROXY_ENV}
+        env = {k: v for k, v in os.environ.items() if k in _CHILD_ENV_KEEP or k.startswith("LC_")}
         # Children must import this very package, even from a source checkout.
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, env.get("PYTHONPATH", "")) if p
         )
-        env.pop(SECRET_ENV, None)
+        env["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file (and -v) at once
         env[PARENT_ENV] = str(os.getpid())
         return env
 
@@ -246,6 +281,17 @@ class Sandbox:
     def auth_url(self) -> str:
         return self.settings["EDS_AUTH_URL"]
 
+    @property
+    def storage_url(self) -> str:
+        """The origin presigned asset URLs point at (the sandbox's "S3")."""
+        self.settings  # noqa: B018 - raises if not running
+        return self._storage_url
+
+    @property
+    def log_paths(self) -> dict[str, Path]:
+        """Each server's log file (request lines of the asset service among them)."""
+        return {child.name: child.log_path for child in self._children}
+
     def stats(self) -> dict[str, int]:
         """The token server's counters: ``token_requests``, ``tokens_issued``,
         ``token_errors`` (every request to the token endpoint, whatever its outcome)."""
@@ -266,3 +312,12 @@ class Sandbox:
     def __repr__(self) -> str:
         state = f"api_url={self._settings['EDS_API_URL']!r}" if self._settings else "stopped"
         return f"Sandbox(token_ttl={self.token_ttl}, {state})"
+
+
+def _distinct_ports(count: int, taken: int) -> list[int]:
+    """``count`` free loopback ports, distinct from each other and from ``taken``."""
+    for _ in itertools.count():
+        ports = [free_port() for _ in range(count)]
+        if len({*ports, taken}) == count + 1:
+            return ports
+    raise AssertionError("unreachable")  # pragma: no cover

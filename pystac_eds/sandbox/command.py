@@ -1,26 +1,28 @@
 """``pystac-eds sandbox``: run the sandbox in the foreground until Ctrl-C or SIGTERM.
 
-Prints the four settings as ``export`` lines (paste them into a shell, or redirect the
-output to a file and ``source`` it: the other lines start with ``#``), then a ``ready``
-line, then serves.
+Prints the four settings as ``export`` lines on stdout (paste them into a shell, or
+``pystac-eds sandbox > EDS.env &``) and status lines (``ready``, ``stopping``, errors,
+the ``-v`` request log) on stderr, so a redirected stdout holds settings only.
+``--env-file PATH`` writes the settings file itself, 0600.
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
-from ._sandbox import Sandbox
+from ._output import LogFollower, export_lines, write_env_file
+from ._sandbox import DEFAULT_ASSET_URL_TTL, Sandbox
 from .errors import SandboxError, SandboxUnavailable
 
 PROG = "pystac-eds sandbox"
+CATALOG = "EDS sandbox (local look-alike of the EarthDaily Earth Data Store)"
 EXIT_INTERRUPTED = 130
 
 
@@ -28,21 +30,35 @@ class _Terminated(BaseException):
     """Raised from the SIGTERM handler, so SIGTERM unwinds like Ctrl-C does."""
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated
+class _StopSignals:
+    """SIGINT and SIGTERM raise (to cut start-up or the wait short) *and* are remembered.
 
+    Raising alone is not enough: a signal handler runs wherever the main thread is, and
+    when that is a finalizer (``__del__`` of a connection or response being collected
+    while start-up polls the servers) Python reports the exception as "ignored" and
+    carries on, so a Ctrl-C during start-up was lost and the sandbox served on. The flag
+    survives that; :func:`_run` checks it after start-up and while it waits.
+    """
 
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    # Signal handlers can only be set from the main thread; elsewhere keep the default.
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        self.received = threading.Event()
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received.set()
+        raise KeyboardInterrupt if signum == signal.SIGINT else _Terminated
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        # Signal handlers can only be set from the main thread; elsewhere keep the default.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _positive_seconds(text: str) -> float:
@@ -79,7 +95,27 @@ def _parser() -> argparse.ArgumentParser:
         help="access-token lifetime (default: 3600)",
     )
     parser.add_argument(
+        "--asset-url-ttl",
+        type=_positive_seconds,
+        default=DEFAULT_ASSET_URL_TTL,
+        metavar="SECONDS",
+        help="lifetime of presigned asset URLs (default: 43200, 12 hours, as on EDS); "
+        "a few seconds makes expiry observable",
+    )
+    parser.add_argument(
         "--port", type=_port, default=None, help="the API's port (default: a free one)"
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="PATH",
+        help="also write the settings to PATH (mode 0600), e.g. EDS.env",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log every API and asset request (method, path, status) to stderr",
     )
     return parser
 
@@ -94,34 +130,44 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse has printed the usage error already
         return exit_.code if isinstance(exit_.code, int) else 2
-    sandbox = Sandbox(token_ttl=args.token_ttl, port=args.port)
-    with _sigterm_raises():
+    sandbox = Sandbox(token_ttl=args.token_ttl, port=args.port, asset_url_ttl=args.asset_url_ttl)
+    stop = _StopSignals()
+    with stop.installed():
         try:
-            return _run(sandbox)
+            return _run(sandbox, stop.received, args.env_file, args.verbose)
         finally:
             # Ctrl-C pressed again while stopping must not leave children behind.
             with _signals_ignored():
                 sandbox.stop()
 
 
-def _run(sandbox: Sandbox) -> int:
+def _run(sandbox: Sandbox, stop: threading.Event, env_file: Path | None, verbose: bool) -> int:
     # One try around everything: a signal may land between any two statements, even
     # between printing the ready line and starting to wait.
     try:
         try:
             sandbox.start()
+            if stop.is_set():  # the signal's exception was swallowed: see _StopSignals
+                raise KeyboardInterrupt
         except (KeyboardInterrupt, _Terminated):
             _error("interrupted during start-up; stopped")
             return EXIT_INTERRUPTED
-        for name, value in sandbox.settings.items():
-            print(f"export {name}={shlex.quote(value)}")
-        print(
-            f"# ready in {sandbox.startup_seconds or 0:.1f}s: STAC API at {sandbox.api_url} "
-            f"(tokens live {sandbox.token_ttl:g}s). Ctrl-C to stop.",
-            flush=True,
+        if env_file is not None:
+            write_env_file(env_file, sandbox.settings)
+        sys.stdout.write(export_lines(sandbox.settings))
+        sys.stdout.flush()
+        _status(
+            f"ready in {sandbox.startup_seconds or 0:.1f}s: {CATALOG} at {sandbox.api_url} "
+            f"(tokens live {sandbox.token_ttl:g}s, asset URLs {sandbox.asset_url_ttl:g}s)"
+            + (f"; settings in {env_file}" if env_file is not None else "")
+            + ". Ctrl-C to stop."
         )
+        follower = LogFollower(sandbox.log_paths["asset service"], sys.stderr)
         while (failure := sandbox.failure()) is None:
-            time.sleep(0.5)
+            if verbose:
+                follower.poll()
+            if stop.wait(0.5):
+                raise KeyboardInterrupt
         _error(str(failure))
         return 1
     except SandboxUnavailable as error:
@@ -131,8 +177,12 @@ def _run(sandbox: Sandbox) -> int:
         _error(f"could not start: {error}")
         return 1
     except (KeyboardInterrupt, _Terminated):
-        print("# stopping", flush=True)
+        _status("stopping")
         return 0
+
+
+def _status(message: str) -> None:
+    print(f"# {message}", file=sys.stderr, flush=True)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ import pytest
 
 from ..cache import TokenCache
 from ..settings import Credentials
+from .assets import AssetServer
 
 # The real-server fixtures; they need the [sandbox] extra only when a test uses them.
 from .sandbox_fixtures import eds_sandbox, eds_sandbox_env  # noqa: F401
@@ -22,9 +23,20 @@ def eds_token_server() -> Iterator[TokenServer]:
 
 
 @pytest.fixture
-def eds_stac_server(eds_token_server: TokenServer) -> Iterator[StacServer]:
-    """A small STAC API on 127.0.0.1 that accepts only ``eds_token_server``'s tokens."""
-    with StacServer(eds_token_server) as server:
+def eds_asset_server() -> Iterator[AssetServer]:
+    """S3-like storage on 127.0.0.1: ``put("s3://bucket/key", data)``, then read it
+    through ``presign(href)`` URLs (12-hour TTL; set ``.ttl`` or ``.clock`` to expire)."""
+    with AssetServer() as server:
+        yield server
+
+
+@pytest.fixture
+def eds_stac_server(
+    eds_token_server: TokenServer, eds_asset_server: AssetServer
+) -> Iterator[StacServer]:
+    """A small STAC API on 127.0.0.1 that accepts only ``eds_token_server``'s tokens and
+    presents assets as EDS does, presigned by ``eds_asset_server``."""
+    with StacServer(eds_token_server, assets=eds_asset_server) as server:
         yield server
 
 

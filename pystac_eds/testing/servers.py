@@ -12,103 +12,25 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from ..sandbox.presentation import asset_mode, parse_proxy_path, present, proxy_url
+from ..sandbox.presign import Presigner
 from ..settings import Credentials
+from ._http import Clock, Reply, _Handler, _Server
 
-Clock = Callable[[], float]
+if TYPE_CHECKING:
+    from .assets import AssetServer
 
+__all__ = ["CONFORMANCE", "Clock", "Reply", "StacServer", "TokenServer", "sample_items"]
 
-@dataclass
-class Reply:
-    """A scripted answer: status, body (dict → JSON), headers, and a delay before it."""
-
-    status: int
-    body: dict[str, Any] | str | bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-    def encoded(self) -> tuple[bytes, str]:
-        if isinstance(self.body, dict):
-            return json.dumps(self.body).encode(), "application/json"
-        if isinstance(self.body, str):
-            return self.body.encode(), "text/html; charset=utf-8"
-        return self.body, "application/octet-stream"
-
-
-class _Server:
-    """A ThreadingHTTPServer on a free loopback port, run in a daemon thread."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._httpd.app = self  # type: ignore[attr-defined]
-        # A short poll interval makes stop() quick; tests start and stop many servers.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.lock = threading.Lock()
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> _Server:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; with Nagle's algorithm on, the client's
-    # delayed ACK stalls each keep-alive response by ~40 ms.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # tests read counters, not access logs
-
-    @property
-    def app(self) -> Any:
-        return self.server.app  # type: ignore[attr-defined]
-
-    def body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def send(self, reply: Reply) -> None:
-        if reply.delay:
-            time.sleep(reply.delay)
-        payload, content_type = reply.encoded()
-        self.send_response(reply.status)
-        headers = {"Content-Type": content_type, **reply.headers}
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
+# Signs hrefs when a StacServer has no AssetServer: URLs of the right shape that lead
+# nowhere (the discard port on loopback refuses at once; nothing leaves the machine).
+_NOWHERE = Presigner("http://127.0.0.1:9", secret_key="no-asset-server")  # noqa: S106
 
 # ---------------------------------------------------------------------------------------
 # Token endpoint
@@ -338,6 +260,14 @@ class StacServer(_Server):
     request's (method, path, headers) for assertions. ``root_path`` serves the API under
     a path, as EDS does at ``/platform/v1/stac``.
 
+    Assets are presented as EDS presents them (see :mod:`pystac_eds.sandbox.presentation`):
+    ``X-Signed-Asset-Urls: True`` adds a presigned ``alternate.download.href`` to every
+    ``s3://`` asset, ``X-Proxy-Asset-Urls: True`` turns hrefs into proxy URLs on this
+    server (bearer checked like the API, then ``307`` to a fresh presigned URL), neither
+    leaves them raw; ``/collections/{c}/items/{id}`` signs by default. ``assets`` is the
+    :class:`~pystac_eds.testing.AssetServer` that signs and serves them; without one the
+    URLs have the right shape but lead nowhere.
+
     Faults beyond those: :attr:`script` answers the next requests (any path, before the
     token is checked, as a gateway would) with the given :class:`Reply` objects;
     :attr:`page_faults` maps a /search page number to replies served, one per request,
@@ -353,9 +283,11 @@ class StacServer(_Server):
         collections: dict[str, int] | None = None,
         page_size: int = 10,
         root_path: str = "",
+        assets: AssetServer | None = None,
     ) -> None:
         super().__init__(_StacHandler)
         self.tokens = tokens
+        self.assets = assets
         self.root_path = root_path.rstrip("/")
         self.collections = {
             name: sample_items(name, n)
@@ -375,6 +307,12 @@ class StacServer(_Server):
         """The STAC root (landing page) URL."""
         return f"{self.base_url}{self.root_path}/"
 
+    def presign(self, bucket: str, key: str) -> str:
+        """A presigned URL for ``s3://bucket/key`` from :attr:`assets` (or nowhere)."""
+        if self.assets is None:
+            return _NOWHERE.presign(bucket, key, 12 * 3600.0)
+        return self.assets.presigner.presign(bucket, key, self.assets.ttl)
+
     def _authorized(self, headers: Any) -> bool:
         if self.tokens is None:
             return True
@@ -388,6 +326,10 @@ class _StacHandler(_Handler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         self._handle("GET", parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()})
+
+    def do_HEAD(self) -> None:
+        # Only proxy URLs answer HEAD (GDAL probes with it); the API itself is GET/POST.
+        self._handle("HEAD", urlsplit(self.path).path, {})
 
     def do_POST(self) -> None:
         raw = self.body()
@@ -421,6 +363,12 @@ class _StacHandler(_Handler):
         if not path.startswith(app.root_path):
             return self.send(Reply(404, {"code": "NotFound"}))
         path = path[len(app.root_path) :].rstrip("/") or "/"
+        proxied = parse_proxy_path(path)
+        if proxied is not None:
+            # Bearer already checked above, exactly as for the API: send the client on.
+            return self.send(Reply(307, b"", {"Location": app.presign(*proxied)}))
+        if method == "HEAD":
+            return self.send(Reply(405, {"code": "MethodNotAllowed"}, {"Allow": "GET, POST"}))
         if path == "/":
             return self.send(Reply(200, self._landing(base)))
         if path == "/conformance":
@@ -435,6 +383,8 @@ class _StacHandler(_Handler):
             if len(segments) == 3 and segments[2] == "items":
                 params = {**params, "collections": segments[1]}
                 return self._search(method, f"{base}{path}", params)
+            if len(segments) == 4 and segments[2] == "items":
+                return self._item(base, segments[1], segments[3])
         if path == "/search":
             return self._search(method, f"{base}/search", params)
         return self.send(Reply(404, {"code": "NotFound"}))
@@ -538,12 +488,21 @@ class _StacHandler(_Handler):
             )
         )
 
-    def _presented(self, item: dict[str, Any]) -> dict[str, Any]:
-        # Mirror EDS: the asset-access header decides what hrefs look like.
-        if self.headers.get("X-Signed-Asset-Urls") == "True":
-            href = item["assets"]["visual"]["href"].replace("s3://", "https://signed.example/")
-            return {**item, "assets": {"visual": {"href": href + "?signature=abc"}}}
-        if self.headers.get("X-Proxy-Asset-Urls") == "True":
-            href = item["assets"]["visual"]["href"].replace("s3://", "https://proxy.example/")
-            return {**item, "assets": {"visual": {"href": href}}}
-        return item
+    def _item(self, base: str, collection: str, item_id: str) -> None:
+        app: StacServer = self.app
+        for item in app.collections[collection]:
+            if item["id"] == item_id:
+                return self.send(Reply(200, self._presented(item, single_item=True)))
+        return self.send(Reply(404, {"code": "NotFound", "description": f"no item {item_id}"}))
+
+    def _presented(self, item: dict[str, Any], *, single_item: bool = False) -> dict[str, Any]:
+        # Mirror EDS: the asset-access headers decide how assets are presented.
+        app: StacServer = self.app
+        mode = asset_mode(self.headers.get, single_item=single_item)
+        root = app.base_url + app.root_path
+        return present(
+            item,
+            mode,
+            sign=app.presign,
+            proxy=lambda bucket, key: proxy_url(root, bucket, key),
+        )

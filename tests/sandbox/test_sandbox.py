@@ -242,7 +242,7 @@ def test_settings_and_stop(own_children: set[int]) -> None:
         assert sandbox.api_url.endswith("/platform/v1/stac")
         assert sandbox.settings["EDS_SECRET"] not in repr(sandbox)
         pids = set(sandbox.pids)
-        assert len(alive(pids)) == 3
+        assert len(alive(pids)) == 4
     assert not alive(pids)
     sandbox.stop()  # twice is fine
 
@@ -282,12 +282,13 @@ def test_cli_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _read_until_ready(proc: subprocess.Popen[str], timeout: float) -> list[str]:
+    """stderr's lines up to the ready line (status goes to stderr, settings to stdout)."""
     lines: list[str] = []
     done = threading.Event()
 
     def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        assert proc.stderr is not None
+        for line in proc.stderr:
             lines.append(line.rstrip("\n"))
             if "ready" in line:
                 break
@@ -300,9 +301,13 @@ def _read_until_ready(proc: subprocess.Popen[str], timeout: float) -> list[str]:
     return lines
 
 
-def test_cli_serves_until_sigterm(own_children: set[int]) -> None:
+def test_cli_serves_until_sigterm(own_children: set[int], tmp_path: Path) -> None:
     need_extra()
-    script = "import sys, pystac_eds.sandbox as s; sys.exit(s.main(['--token-ttl', '60']))"
+    env_file = tmp_path / "EDS.env"
+    script = (
+        "import sys, pystac_eds.sandbox as s; "
+        f"sys.exit(s.main(['--token-ttl', '60', '--env-file', {str(env_file)!r}, '-v']))"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
@@ -311,23 +316,33 @@ def test_cli_serves_until_sigterm(own_children: set[int]) -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        lines = _read_until_ready(proc, timeout=60)
+        status = _read_until_ready(proc, timeout=60)
+        assert len(status) == 1 and status[0].startswith("# ready") and "EDS sandbox" in status[0]
+        assert proc.stdout is not None
         exports = dict(
-            line.removeprefix("export ").split("=", 1)
-            for line in lines
-            if line.startswith("export ")
+            proc.stdout.readline().rstrip("\n").removeprefix("export ").split("=", 1)
+            for _ in range(4)
         )
         assert set(exports) == {"EDS_CLIENT_ID", "EDS_SECRET", "EDS_AUTH_URL", "EDS_API_URL"}
-        assert "ready" in lines[-1]
+        # --env-file: the same settings, for the owner only.
+        assert env_file.stat().st_mode & 0o777 == 0o600
+        from dotenv import dotenv_values
+
+        assert dotenv_values(env_file) == {k: v.strip("'") for k, v in exports.items()}
         assert requests.get(exports["EDS_API_URL"] + "/collections", timeout=10).status_code == 401
+        headers = bearer(token(dotenv_values(env_file)))  # type: ignore[arg-type]
+        assert requests.get(exports["EDS_API_URL"] + "/", headers=headers, timeout=10).ok
         servers = descendants(proc.pid)
-        assert len(servers) >= 3
+        assert len(servers) >= 4
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=20)
-        assert proc.stderr is not None
+        assert proc.stderr is not None and proc.stdout is not None
         err = proc.stderr.read()
         assert code == 0, err
-        assert err == ""
+        assert proc.stdout.read() == ""  # nothing but settings on stdout
+        # -v: the request log (paths and statuses, never a query or a header).
+        assert "# GET / 200" in err.splitlines(), err
+        assert err.splitlines()[-1] == "# stopping"
     finally:
         if proc.poll() is None:
             proc.kill()
