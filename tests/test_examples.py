@@ -178,6 +178,12 @@ def test_python_examples_of_a_page_run(
             continue
         try:
             exec(compile(block.text, block.where, "exec"), namespace)  # noqa: S102
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").startswith("pystac_eds"):
+                raise
+            # An optional extra (pixels, dask...) that this environment lacks; CI installs
+            # them all, so there the example runs.
+            pytest.skip(f"{block.where} needs {exc.name}, from an extra not installed here")
         except Exception as exc:
             pytest.fail(f"{block.where}: {type(exc).__name__}: {exc}")
 
