@@ -141,9 +141,7 @@ def unreachable_fix(url: str, setting: str) -> str:
     from ..settings import is_loopback_url
 
     if is_loopback_url(url):
-        return (
-            f"is `{PROG} sandbox` (or your local server) running? Start it, or check {setting}."
-        )
+        return f"is `{PROG} sandbox` (or your local server) running? Start it, or check {setting}."
     return f"check {setting} and your network (proxy, VPN)."
 
 

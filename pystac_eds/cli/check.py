@@ -166,7 +166,9 @@ def _check_settings(args: argparse.Namespace, report: Report) -> Credentials:
         report.detail(line)
     hint = mixup_hint(creds)
     if hint:
-        report.fail("settings", "the token URL and the STAC API URL are mixed up.", hint, 2)
+        report.fail(
+            "settings", "the token URL and the STAC API URL are mixed up.", hint, EXIT_USAGE
+        )
     for warning in (legacy_hint(creds), quoted_secret_hint(creds)):
         if warning:
             report.warn(warning)

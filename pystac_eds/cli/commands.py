@@ -32,8 +32,7 @@ def run_collections(args: argparse.Namespace) -> int:
         else:
             # Text from the server goes to a terminal: no escape sequences in it.
             rows = [
-                (scrub(str(c.get("id", ""))), scrub(str(c.get("title") or "")))
-                for c in collections
+                (scrub(str(c.get("id", ""))), scrub(str(c.get("title") or ""))) for c in collections
             ]
             out.write(table(rows, ("ID", "TITLE")))
         out.flush()
