@@ -475,8 +475,11 @@ def test_check_failure_is_reported_once(env: dict[str, str]) -> None:
 
 def test_check_does_not_wrap_when_not_on_a_terminal(env: dict[str, str]) -> None:
     result = run({**env, "EDS_SECRET": "not-the-" + CANARY}, "check")
-    fix_lines = [line for line in result.stdout.splitlines() if "fix:" in line]
-    assert len(fix_lines) == 1 and len(fix_lines[0]) > 100  # one line, to grep or to log
+    lines = result.stdout.splitlines()
+    fix_lines = [line for line in lines if "fix:" in line]
+    # One line, to grep or to log: the report goes on with the next step's verdict.
+    assert len(fix_lines) == 1 and len(fix_lines[0]) > 100
+    assert lines[lines.index(fix_lines[0]) + 1] == "Stopped at the first failing step."
     assert "(default (" not in result.stdout
 
 
