@@ -367,3 +367,14 @@ def test_an_interrupted_search_keeps_the_previous_file(tmp_path: Path) -> None:
             out.write(chunk)
     assert target.read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "items.geojson"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write any file")
+def test_save_refuses_a_file_it_may_not_write(env: dict[str, str], tmp_path: Path) -> None:
+    target = tmp_path / "frozen.geojson"
+    target.write_text("kept")
+    target.chmod(0o444)
+    result = run(env, "search", *ONE_ITEM, "--save", str(target))
+    assert result.returncode == 1
+    assert result.stderr == f"pystac-eds: error: cannot write {target}: Permission denied\n"
+    assert target.read_text() == "kept"

@@ -3,8 +3,9 @@
 * A regular file (or a symlink to one, followed to the real path) is replaced
   atomically: the output goes to a hidden ``.NAME.xxxx.part`` beside it, renamed over it
   only once complete, so a failed or interrupted search leaves the old file (or none).
-  An existing file keeps its mode; a new one is created 0600, because search output can
-  hold presigned asset URLs, which grant access to the data for hours to whoever reads them.
+  An existing file keeps its mode and group, and one we may not write is refused as
+  ``> FILE`` would refuse it; a new one is created 0600, because search output can hold
+  presigned asset URLs, which grant access to the data for hours to whoever reads them.
 * A FIFO, a character device (``/dev/null``, a terminal) or a socket is written straight
   into: replacing it with a regular file would starve its reader or, as root, delete a
   device node.
@@ -68,8 +69,11 @@ def open_output(path: str) -> Iterator[IO[str]]:
         with _open_direct(path, target) as out:
             yield out
         return
-    mode = NEW_FILE_MODE if info is None else stat.S_IMODE(info.st_mode)
-    with _atomic(path, Path(os.path.realpath(target)), mode) as out:
+    real = Path(os.path.realpath(target))
+    if info is not None and not os.access(real, os.W_OK):
+        # A rename would replace a file that `> FILE` could not write: refuse likewise.
+        raise CLIError(f"cannot write {path}: Permission denied")
+    with _atomic(path, real, info) as out:
         yield out
 
 
@@ -94,7 +98,7 @@ def _open_direct(path: str, target: Path) -> Iterator[IO[str]]:
 
 
 @contextlib.contextmanager
-def _atomic(path: str, real: Path, mode: int) -> Iterator[IO[str]]:
+def _atomic(path: str, real: Path, old: os.stat_result | None) -> Iterator[IO[str]]:
     try:
         tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
             "w",
@@ -110,12 +114,24 @@ def _atomic(path: str, real: Path, mode: int) -> Iterator[IO[str]]:
         with _cleanup_on_signals(), named_errors(path):
             with tmp:
                 yield tmp
-            os.chmod(tmp.name, mode)
+            _take_over(tmp.name, old)
             os.replace(tmp.name, real)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp.name)
         raise
+
+
+def _take_over(new: str, old: os.stat_result | None) -> None:
+    """Give the new file the old one's mode and group (a shared project file stays
+    shared), or :data:`NEW_FILE_MODE` when there was none."""
+    if old is None:
+        os.chmod(new, NEW_FILE_MODE)
+        return
+    os.chmod(new, stat.S_IMODE(old.st_mode))
+    if hasattr(os, "chown") and old.st_gid != os.stat(new).st_gid:
+        with contextlib.suppress(OSError):  # not a member of that group: keep ours
+            os.chown(new, -1, old.st_gid)
 
 
 @contextlib.contextmanager
