@@ -25,12 +25,11 @@ from ._common import (
     stdout,
 )
 from .output import open_output
-from .progress import Progress, isatty
+from .progress import Page, Progress, isatty
 
 if TYPE_CHECKING:
     from pystac_client import Client, ItemSearch
 
-Page = dict[str, Any]
 Writer = Callable[[Iterable[Page], IO[str]], None]
 
 
