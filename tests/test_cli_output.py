@@ -88,11 +88,11 @@ def test_an_error_on_the_first_page_leaves_stdout_empty(
     assert result.stderr.startswith("pystac-eds: error: the STAC API answered HTTP 400")
 
 
-@pytest.mark.parametrize("ndjson", [False, True])
-def test_an_unknown_collection_is_named(env: dict[str, str], ndjson: bool) -> None:
-    result = run(env, "search", "-c", "sentinel-2-l2a", "nope", *(["--ndjson"] * ndjson))
+@pytest.mark.parametrize("output", [(), ("--ndjson",), ("--matched",)])
+def test_an_unknown_collection_is_named(env: dict[str, str], output: tuple[str, ...]) -> None:
+    result = run(env, "search", "-c", "sentinel-2-l2a", "nope", *output)
     assert result.returncode == 0  # one of them exists: items, no complaint
-    result = run(env, "search", "-c", "nope", *(["--ndjson"] * ndjson))
+    result = run(env, "search", "-c", "nope", *output)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == (

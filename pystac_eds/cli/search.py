@@ -245,7 +245,7 @@ def run_search(args: argparse.Namespace) -> int:
     client = open_client(args)
     search = _build_search(client, kwargs)
     if args.matched:
-        return _print_matched(search, client, kwargs)
+        return _print_matched(args, client, search, kwargs)
     writer: Writer = write_ndjson if args.ndjson else write_feature_collection
     out = None if args.save is not None else stdout()
     progress = Progress(sys.stderr, stdout_shown=out is not None and isatty(out))
@@ -312,13 +312,17 @@ def _check_collections_exist(args: argparse.Namespace) -> None:
         )
 
 
-def _print_matched(search: ItemSearch, client: Client, kwargs: dict[str, Any]) -> int:
+def _print_matched(
+    args: argparse.Namespace, client: Client, search: ItemSearch, kwargs: dict[str, Any]
+) -> int:
     with warnings.catch_warnings():
         # "numberMatched or context.matched not in response": handled below, in words.
         warnings.filterwarnings("ignore", message="numberMatched")
         count = search.matched()
     if count is None:
         count = _count_by_paging(client, kwargs)
+    if count == 0 and args.collections:
+        _check_collections_exist(args)  # 0 in a collection that does not exist: say so
     print(count, file=stdout(), flush=True)
     return EXIT_OK
 
