@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,9 @@ from .test_cli import _SCRIPT, CANARY, environment, run, servers  # noqa: F401 -
 )
 def test_the_fast_path_finds_the_file_the_cache_writes(creds: Credentials) -> None:
     assert disk_key(creds) == cache_key(creds)
+    if "scope" in {f.name for f in dataclasses.fields(Credentials)}:  # with EDS_SCOPE
+        scoped = dataclasses.replace(creds, scope="read:stac")  # type: ignore[call-arg,unused-ignore]
+        assert disk_key(scoped) == cache_key(scoped) != disk_key(creds)
 
 
 @pytest.fixture

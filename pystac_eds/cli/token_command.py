@@ -95,8 +95,11 @@ def plain_token_options(argv: Sequence[str]) -> tuple[str | None, str | None] | 
 def disk_key(creds: Credentials) -> str:
     """The shared cache's key for ``creds``, as ``pystac_eds.cache.cache_key`` computes it
     (a test keeps the two equal); computed here because ``cache`` imports requests."""
-    material = "\0".join((creds.auth_url, creds.client_id, creds.secret_fingerprint))
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+    parts = [creds.auth_url, creds.client_id, creds.secret_fingerprint]
+    scope = getattr(creds, "scope", None)  # EDS_SCOPE, where settings have it
+    if scope:
+        parts.append("scope=" + scope)
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
 def cached_token(creds: Credentials) -> Token | None:
@@ -120,14 +123,18 @@ def shared_token(creds: Credentials) -> Token:
 
 
 def refreshed_token(creds: Credentials) -> Token:
-    """A new token, saved to the disk cache so every process uses it from now on."""
-    from ..cache import TokenCache, cache_key
-    from ..token_request import request_token
+    """A new token, saved to the disk cache so every process uses it from now on.
 
-    token = request_token(creds)
-    store = TokenCache.default().store
-    if store is not None:
-        key = cache_key(creds)
-        with store.lock(key):
-            store.save(key, token)
-    return token
+    Through the cache's own API: the current token is marked refused, as a 401 would,
+    so the next ``get`` neither returns it nor adopts its copy on disk, and fetches (with
+    the cache's retry policy and learnt client authentication) and saves a new one.
+    """
+    from ..cache import TokenCache
+
+    cache = TokenCache.default()
+    before = cache.token_requests
+    current = cache.get(creds)
+    if cache.token_requests > before:
+        return current  # there was none: this one is new
+    cache.invalidate(creds, current.value)
+    return cache.get(creds)
