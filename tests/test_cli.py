@@ -473,8 +473,10 @@ def test_check_failure_is_reported_once(env: dict[str, str]) -> None:
     assert flat(result.stdout).count(fix[:40]) == 1
 
 
-def test_check_does_not_wrap_when_not_on_a_terminal(env: dict[str, str]) -> None:
-    result = run({**env, "EDS_SECRET": "not-the-" + CANARY}, "check")
+def test_check_does_not_wrap_when_not_on_a_terminal(
+    env: dict[str, str], servers: tuple[TokenServer, StacServer]
+) -> None:
+    result = run({**env, "EDS_AUTH_URL": servers[1].url}, "check")  # a long fix
     lines = result.stdout.splitlines()
     fix_lines = [line for line in lines if "fix:" in line]
     # One line, to grep or to log: the report goes on with the next step's verdict.
@@ -512,8 +514,8 @@ def test_check_rejected_secret_on_loopback_gives_no_earthdaily_advice(
     tokens, stac = servers
     settings = {**tokens.settings(stac.url), "EDS_CLIENT_ID": NEW_FLOW_CLIENT_ID}
     result = run(environment(tmp_path, settings), "check")
-    assert "[FAIL] credentials accepted" in result.stdout
-    assert "earthdaily" not in result.stdout.lower()
+    failure = result.stdout.split("[FAIL] credentials accepted", 1)[1]
+    assert "earthdaily.com" not in failure.lower()
 
 
 @pytest.mark.xfail(
@@ -523,7 +525,10 @@ def test_check_shows_why_an_untrusted_dot_env_is_refused(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     # The secret comes from the environment; a ./.env found by chance redirects it.
-    (tmp_path / ".env").write_text("EDS_AUTH_URL=http://127.0.0.1:9/steal\n")
+    (tmp_path / ".env").write_text(
+        "EDS_CLIENT_ID=test-client\nEDS_AUTH_URL=http://127.0.0.1:9/steal\n"
+    )
+    env = {k: v for k, v in env.items() if k not in ("EDS_AUTH_URL", "EDS_CLIENT_ID")}
     result = run(env, "check", cwd=tmp_path)
     assert result.returncode == 2
     assert "[FAIL] settings" in result.stdout and ".env" in flat(result.stdout)
