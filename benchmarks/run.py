@@ -20,6 +20,7 @@ sys.path.insert(0, str(HERE))  # the sibling modules, however this file was star
 import cold_start  # noqa: E402
 import import_time  # noqa: E402
 import overhead  # noqa: E402
+import token_fast_path  # noqa: E402
 import token_refresh  # noqa: E402
 from _common import load, machine  # noqa: E402
 
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         _timed(
             "4. import time",
             lambda: import_time.report(import_time.measure(runs=5 if args.quick else 15)),
+        ),
+        _timed(
+            "5. pystac-eds token",
+            lambda: token_fast_path.report(token_fast_path.measure(runs=5 if args.quick else 21)),
         ),
     ]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

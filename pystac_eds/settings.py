@@ -393,8 +393,6 @@ def _with_defaults(found: Mapping[str, _Found], consulted: list[str]) -> dict[st
 def _env_files(
     env_file: str | os.PathLike[str] | None, cwd: str | os.PathLike[str] | None
 ) -> list[tuple[Path, dict[str, str]]]:
-    from dotenv import dotenv_values  # deferred: keeps `import pystac_eds` cheap
-
     if env_file is not None:
         path = Path(env_file).expanduser()
         if not path.is_file():
@@ -407,6 +405,10 @@ def _env_files(
         candidates = [base / name for name in DEFAULT_ENV_FILES if (base / name).is_file()]
     found = []
     for path in candidates:
+        # Imported only when there is a file to read: `import pystac_eds` and the
+        # `pystac-eds token` fast path (settings from the environment) skip it.
+        from dotenv import dotenv_values
+
         try:
             raw = dotenv_values(path)
         except (OSError, UnicodeDecodeError) as exc:
@@ -434,4 +436,81 @@ def _lookup(
     for value, source, path in candidates:
         if value is not None and str(value).strip():
             return _Found(str(value).strip(), source, path if discovered else None)
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Settings that look mixed up: hints for `pystac-eds check` and the CLI (moved from there,
+# since they judge settings, not command lines). Each returns None when all looks right.
+# ---------------------------------------------------------------------------------------
+
+_TOKEN_PATHS = ("/token", "/oauth2/token", "/exchange", "/protocol/openid-connect/token")
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` names a loopback host (False for an unparsable URL)."""
+    try:
+        return is_loopback(urlsplit(url).hostname)
+    except ValueError:
+        return False
+
+
+def api_url_is_token_url(creds: Credentials, *, api_url_name: str = "EDS_API_URL") -> str | None:
+    """A hint if the STAC API URL names a token endpoint instead of the STAC root.
+
+    ``api_url_name`` is what the user set (``--api-url`` on the command line). The same
+    URL in both settings is blamed on this one only when it looks like a token endpoint;
+    otherwise :func:`auth_url_is_api_url` blames the token URL.
+    """
+    path = urlsplit(creds.api_url).path.rstrip("/").lower()
+    if not path.endswith(_TOKEN_PATHS):
+        return None
+    return (
+        f"{api_url_name} ({creds.api_url}) points at a token endpoint, not the STAC API: "
+        f"set {api_url_name} to the STAC root, e.g. {DEFAULT_API_URL}, "
+        "and EDS_AUTH_URL to the token URL."
+    )
+
+
+def auth_url_is_api_url(creds: Credentials) -> str | None:
+    """A hint if ``EDS_AUTH_URL`` is the STAC API's own URL (e.g. ``EDS_AUTH_URL=$EDS_API_URL``)."""
+    if creds.auth_url.rstrip("/") != creds.api_url.rstrip("/"):
+        return None
+    if api_url_is_token_url(creds) is not None:
+        return None  # the API URL is the one that looks wrong
+    return (
+        f"EDS_AUTH_URL ({creds.auth_url}) is the STAC API's URL, not a token endpoint: "
+        "unset EDS_AUTH_URL to use an API token of the new login flow, or set it to the "
+        "token URL that goes with your client id."
+    )
+
+
+def legacy_hint(creds: Credentials) -> str | None:
+    """A hint when the new login flow's URL and client id are mixed with other ones.
+
+    Never for a loopback token URL: a local server (the sandbox, a test kit) has its own
+    client ids, and EarthDaily's login flows say nothing about it.
+    """
+    new_url = creds.auth_url == NEW_FLOW_TOKEN_URL
+    new_id = creds.client_id == NEW_FLOW_CLIENT_ID
+    if new_url and not new_id:
+        return (
+            f"legacy client credentials (client id {creds.client_id}) sent to the new login "
+            f"flow's exchange URL: set EDS_AUTH_URL to your legacy token URL from the EDS "
+            f"console, or use an API token with EDS_CLIENT_ID unset (or {NEW_FLOW_CLIENT_ID})."
+        )
+    if new_id and not new_url and not is_loopback_url(creds.auth_url):
+        return (
+            f"client id {NEW_FLOW_CLIENT_ID} is for API tokens of the new login flow, which are "
+            f"exchanged at {NEW_FLOW_TOKEN_URL}: unset EDS_AUTH_URL, or set the legacy "
+            "client id that goes with it."
+        )
+    return None
+
+
+def quoted_secret_hint(creds: Credentials) -> str | None:
+    """A hint when the secret starts or ends with a quote: a frequent copy-paste mistake in
+    env files (unbalanced or doubled quotes)."""
+    if creds.client_secret[:1] in "'\"" or creds.client_secret[-1:] in "'\"":
+        return "EDS_SECRET starts or ends with a quote: check the quoting in the env file."
     return None

@@ -13,19 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from .settings import is_loopback
-
-
-def is_loopback_url(url: str) -> bool:
-    try:
-        return is_loopback(urlsplit(url).hostname)
-    except ValueError:
-        return False
+from .settings import is_loopback_url
 
 
 class DirectLoopbackAdapter(HTTPAdapter):

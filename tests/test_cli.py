@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from pystac_eds.cli import main
-from pystac_eds.cli.check import clock_skew, legacy_hint, short_class
-from pystac_eds.cli.search import Progress, read_geometry
-from pystac_eds.settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, Credentials
+from pystac_eds.cli.check import clock_skew, short_class
+from pystac_eds.cli.progress import Progress
+from pystac_eds.cli.search import read_geometry
+from pystac_eds.settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, Credentials, legacy_hint
 from pystac_eds.testing.servers import Reply, StacServer, TokenServer
 
 CANARY = "canary-CLI-SECRET-5e1f0b7a9d3c2468"
@@ -103,7 +104,7 @@ def test_token_with_a_rejected_secret_fails_in_one_line(
     env: dict[str, str],
 ) -> None:
     result = run({**env, "EDS_SECRET": CANARY + "-wrong"}, "token")
-    assert result.returncode == 1
+    assert result.returncode == 2  # a setting must change
     assert result.stdout == ""
     assert result.stderr.startswith("pystac-eds: error: ")
     assert len(result.stderr.strip().splitlines()) == 1
@@ -120,7 +121,7 @@ def test_check_passes_on_good_settings(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "All checks passed" in out
-    assert "(environment EDS_SECRET)" in out and "fingerprint" in out
+    assert "from environment EDS_SECRET" in out and "fingerprint" in out
     assert "client auth HTTP Basic" in out
     assert "conformance: 6 classes" in out and "item-search" in out
     assert "collections: 2" in out
@@ -133,12 +134,12 @@ def test_check_names_the_api_url_option_as_a_source(
     wrong = {**env, "EDS_API_URL": "http://127.0.0.1:9/"}
     result = run(wrong, "--api-url", servers[1].url, "check")
     assert result.returncode == 0, result.stdout
-    assert "(--api-url)" in result.stdout
+    assert "from --api-url" in result.stdout
 
 
 def test_check_rejected_secret(env: dict[str, str]) -> None:
     result = run({**env, "EDS_SECRET": "not-the-" + CANARY}, "check")
-    assert result.returncode == 1
+    assert result.returncode == 2  # as `check --help` says: a setting must change
     assert "[ ok ] token URL reachable" in result.stdout
     assert "[FAIL] credentials accepted" in result.stdout
     assert "client id or secret was rejected" in flat(result.stdout)
@@ -150,7 +151,7 @@ def test_check_html_token_url(tmp_path: Path, servers: tuple[TokenServer, StacSe
     with TokenServer(client_secret=CANARY) as tokens:
         tokens.script.append(Reply(200, "<html><body>Please log in</body></html>"))
         result = run(environment(tmp_path, tokens.settings(servers[1].url)), "check")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "[FAIL] credentials accepted" in result.stdout
     assert "HTML page" in flat(result.stdout) and "EDS_AUTH_URL" in result.stdout
 
@@ -160,7 +161,10 @@ def test_check_missing_settings(tmp_path: Path, env: dict[str, str]) -> None:
     result = run(env, "check", cwd=tmp_path)  # no EDS.env there
     assert result.returncode == 2
     assert "[FAIL] settings" in result.stdout
-    assert "No EDS secret found" in flat(result.stdout) and "EDS.env" in result.stdout
+    report = flat(result.stdout)
+    assert "no EDS secret found: set EDS_SECRET" in report and "EDS.env" in report
+    # Shell advice, not Python's (client_secret=), and a way to try without an account.
+    assert "client_secret=" not in report and "pystac-eds sandbox" in report
 
 
 def test_check_reads_an_env_file(
@@ -170,7 +174,7 @@ def test_check_reads_an_env_file(
     env = {k: v for k, v in env.items() if k != "EDS_SECRET"}
     result = run(env, "check", cwd=tmp_path)
     assert result.returncode == 0, result.stdout
-    assert f"(EDS_SECRET in {tmp_path / 'EDS.env'})" in flat(result.stdout)
+    assert f"from EDS_SECRET in {tmp_path / 'EDS.env'}" in flat(result.stdout)
 
 
 def test_check_api_url_pointing_at_the_token_url(
@@ -394,3 +398,182 @@ def test_progress_line_on_a_terminal_only() -> None:
         now[0] += 5.0
     silent.done()
     assert quiet.getvalue() == ""
+
+
+# ---------------------------------------------------------------------------------------
+# check blames the right setting (#15.2)
+# ---------------------------------------------------------------------------------------
+
+
+def test_check_auth_url_set_to_the_api_url_blames_eds_auth_url(
+    env: dict[str, str], servers: tuple[TokenServer, StacServer]
+) -> None:
+    result = run({**env, "EDS_AUTH_URL": servers[1].url}, "check")  # EDS_AUTH_URL=$EDS_API_URL
+    assert result.returncode == 2
+    report = flat(result.stdout)
+    assert f"EDS_AUTH_URL ({servers[1].url}) is the STAC API's URL" in report
+    assert "points at a token endpoint" not in report
+
+
+def test_check_auth_url_of_a_protected_api_is_not_a_rejected_secret(
+    tmp_path: Path, servers: tuple[TokenServer, StacServer]
+) -> None:
+    # Another STAC API refuses the token POST without an OAuth `error` (400 here; 401
+    # with {"detail": ...} behind stac-auth-proxy) and answers GET 401 `WWW-Authenticate:
+    # Bearer`, as resource servers do.
+    tokens, stac = servers
+    with StacServer(tokens, root_path="/platform/v1/stac") as other_api:
+        settings = {**tokens.settings(stac.url), "EDS_AUTH_URL": other_api.url}
+        result = run(environment(tmp_path, settings), "check")
+    assert result.returncode == 2
+    report = flat(result.stdout)
+    assert "[FAIL] credentials accepted" in report and "is not a token endpoint" in report
+    assert "set EDS_AUTH_URL to the OAuth2 token URL" in report
+    assert "secret was rejected" not in report
+
+
+def test_check_api_url_option_pointing_at_the_token_url_names_the_option(
+    env: dict[str, str], servers: tuple[TokenServer, StacServer]
+) -> None:
+    result = run(env, "--api-url", servers[0].token_url, "check")
+    assert result.returncode == 2
+    report = flat(result.stdout)
+    assert f"--api-url ({servers[0].token_url}) points at a token endpoint" in report
+    assert "EDS_API_URL (" not in report
+
+
+def test_check_loopback_token_url_refused_asks_about_the_sandbox(env: dict[str, str]) -> None:
+    result = run({**env, "EDS_AUTH_URL": "http://127.0.0.1:9/oauth/token"}, "check")
+    assert result.returncode == 1  # the service, not a setting, as far as we can tell
+    assert "is `pystac-eds sandbox` (or your local server) running?" in flat(result.stdout)
+
+
+def test_check_loopback_api_refused_asks_about_the_sandbox(env: dict[str, str]) -> None:
+    result = run({**env, "EDS_API_URL": "http://127.0.0.1:9/platform/v1/stac"}, "check")
+    assert result.returncode == 1
+    assert "[FAIL] STAC API reachable" in result.stdout
+    assert "pystac-eds sandbox" in flat(result.stdout)
+
+
+def test_commands_on_a_loopback_api_refused_ask_about_the_sandbox(env: dict[str, str]) -> None:
+    result = run({**env, "EDS_API_URL": "http://127.0.0.1:9/platform/v1/stac"}, "collections")
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert "could not connect to" in result.stderr and "pystac-eds sandbox" in result.stderr
+
+
+def test_check_failure_is_reported_once(env: dict[str, str]) -> None:
+    result = run({**env, "EDS_SECRET": "not-the-" + CANARY}, "check")
+    fix = flat(result.stdout).split("fix: ", 1)[1]
+    # stderr: the verdict only, short; the fix is in the report, once.
+    assert result.stderr == (
+        "pystac-eds: error: check failed at 'credentials accepted' (see the [FAIL] line above).\n"
+    )
+    assert fix[:40] not in result.stderr
+    assert flat(result.stdout).count(fix[:40]) == 1
+
+
+def test_check_does_not_wrap_when_not_on_a_terminal(
+    env: dict[str, str], servers: tuple[TokenServer, StacServer]
+) -> None:
+    result = run({**env, "EDS_AUTH_URL": servers[1].url}, "check")  # a long fix
+    lines = result.stdout.splitlines()
+    fix_lines = [line for line in lines if "fix:" in line]
+    # One line, to grep or to log: the report goes on with the next step's verdict.
+    assert len(fix_lines) == 1 and len(fix_lines[0]) > 100
+    assert lines[lines.index(fix_lines[0]) + 1] == "Stopped at the first failing step."
+    assert "(default (" not in result.stdout
+
+
+def test_settings_lines_say_where_each_value_came_from() -> None:
+    from pystac_eds.cli.check import settings_lines
+
+    creds = Credentials(
+        NEW_FLOW_CLIENT_ID,
+        CANARY,
+        NEW_FLOW_TOKEN_URL,
+        sources={"client_id": "default (new login flow)", "api_url": "argument"},
+    )
+    lines = settings_lines(creds)
+    assert lines[0].endswith("  from default (new login flow)")
+    assert lines[3].endswith("  from --api-url")
+    assert not any(CANARY in line for line in lines)
+
+
+def test_legacy_hint_is_not_given_for_loopback_token_urls() -> None:
+    local = Credentials(NEW_FLOW_CLIENT_ID, CANARY, "http://127.0.0.1:9/oauth/token")
+    assert legacy_hint(local) is None
+
+
+def test_check_rejected_secret_on_loopback_gives_no_earthdaily_advice(
+    tmp_path: Path, servers: tuple[TokenServer, StacServer]
+) -> None:
+    tokens, stac = servers
+    settings = {**tokens.settings(stac.url), "EDS_CLIENT_ID": NEW_FLOW_CLIENT_ID}
+    result = run(environment(tmp_path, settings), "check")
+    failure = result.stdout.split("[FAIL] credentials accepted", 1)[1]
+    assert "earthdaily.com" not in failure.lower()
+
+
+def test_check_shows_why_an_untrusted_dot_env_is_refused(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # The secret comes from the environment; a ./.env found by chance redirects it.
+    (tmp_path / ".env").write_text(
+        "EDS_CLIENT_ID=test-client\nEDS_AUTH_URL=http://127.0.0.1:9/steal\n"
+    )
+    env = {k: v for k, v in env.items() if k not in ("EDS_AUTH_URL", "EDS_CLIENT_ID")}
+    result = run(env, "check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "[FAIL] settings" in result.stdout and ".env" in flat(result.stdout)
+
+
+def test_check_strips_control_characters_from_server_text(
+    tmp_path: Path, servers: tuple[TokenServer, StacServer]
+) -> None:
+    tokens, _ = servers
+    with StacServer(tokens) as stac:
+        landing = {
+            "type": "Catalog",
+            "id": "x",
+            "title": "\x1b[31mEvil\x1b[0m\x07 API",
+            "conformsTo": [],
+            "links": [{"rel": "data", "href": stac.url + "collections"}],
+        }
+        collections = {"collections": [{"id": "c\x1b]0;pwned\x07", "title": "T\x1b[2J"}]}
+        stac.script += [Reply(200, landing), Reply(200, collections)]
+        checked = run(environment(tmp_path, tokens.settings(stac.url)), "check")
+        stac.script += [Reply(200, landing), Reply(200, collections)]
+        listed = run(environment(tmp_path, tokens.settings(stac.url)), "collections")
+    assert "Evil API" in checked.stdout
+    assert "pwned" not in listed.stdout and listed.stdout.splitlines()[1].split() == ["c", "T"]
+    for out in (checked.stdout, listed.stdout):
+        assert "\x1b" not in out and "\x07" not in out
+
+
+def test_check_wraps_at_the_terminal_width(env: dict[str, str]) -> None:
+    import pty
+
+    primary, replica = pty.openpty()
+    with os.fdopen(primary, "rb") as terminal:
+        process = subprocess.Popen(
+            [*COMMAND, "check"],
+            env={**env, "EDS_SECRET": "not-the-" + CANARY, "COLUMNS": "60"},
+            stdout=replica,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(replica)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(terminal.fileno(), 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=60) == 2
+    lines = b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
+    # Only a word longer than the width (a URL: never cut, it is copied) may stick out.
+    too_long = [line for line in lines if len(line) > 60 and len(line.split()) > 1]
+    assert len(lines) > 10 and too_long == []

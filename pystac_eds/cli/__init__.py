@@ -7,167 +7,37 @@ notebook and Python code share one token.
 
 Exit status: 0 success; 1 the operation failed (token service, STAC API, network, a
 file); 2 the command line or the settings must change (also: the sandbox extra is
-missing); 130 interrupted.
+missing); 130 interrupted; 141 the reader of stdout went away (``| head``), as for cat.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    PROG,
+    EXIT_PIPE_CLOSED,
     CLIError,
-    describe,
+    Terminated,
     error_line,
     scrub,
 )
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    import argparse
 
-EPILOG = f"""\
-settings (environment, else --env-file, else ./EDS.env or ./.env):
-  EDS_SECRET      API token from the EDS console (or a legacy client secret)
-  EDS_CLIENT_ID   legacy client id (not needed for API tokens)
-  EDS_AUTH_URL    token URL (default: the new login flow's exchange URL)
-  EDS_API_URL     STAC root (default: https://api.earthdaily.com/platform/v1/stac)
-  EDS_TOKEN_CACHE token cache folder, or "off"
-
-examples:
-  {PROG} check
-  curl -H "Authorization: Bearer $({PROG} token)" "$EDS_API_URL/collections"
-  {PROG} collections
-  {PROG} search -c sentinel-2-l2a --bbox -105.3 39.9 -105.1 40.1 \\
-      --datetime 2024-06-01/2024-06-30 --max-items 100 > items.geojson
-  {PROG} search -c sentinel-2-l2a --datetime 2024 --matched
-  {PROG} search -c sentinel-2-l2a --ndjson --max-items 10000 | jq -r .id
-  {PROG} sandbox --help
-
-exit status: 0 ok, 1 the service or a file failed, 2 fix the command line or settings,
-130 interrupted.
-"""
+__all__ = ["build_parser", "main"]
 
 
-def _global_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--env-file", metavar="FILE", help="read settings from FILE instead of ./EDS.env or ./.env"
-    )
-    parser.add_argument("--api-url", metavar="URL", help="STAC API root (overrides EDS_API_URL)")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="DEBUG logs on stderr (tokens redacted)"
-    )
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argparse parser of the whole command line (see :mod:`.parser`)."""
+    from .parser import build_parser as build
 
-
-def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
-    from .check import add_parser as add_check
-    from .commands import add_collections, add_token
-    from .search import add_parser as add_search
-
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Use the EarthDaily Earth Data Store STAC API from a shell or a notebook.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    _global_options(parser)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_token(commands)
-    add_check(commands)
-    add_collections(commands)
-    add_search(commands)
-    # Never parsed here (see _sandbox_split); listed so that --help shows it.
-    commands.add_parser(
-        "sandbox", help="a local EDS-compatible stack (needs pystac-eds[sandbox])", add_help=False
-    )
-    return parser
-
-
-def _setup_logging(verbose: bool, undo: contextlib.ExitStack) -> None:
-    """DEBUG logs on stderr for -v, undone by ``undo`` when main() returns (main may be
-    called in-process, from a notebook or a test, whose logging must be left as it was)."""
-    if not verbose:
-        return
-    from .. import redaction
-
-    redaction.install()
-    handler = logging.StreamHandler(sys.stderr)
-    # On the handler, the filter sees records from every logger, not only the ones
-    # redaction.install() knows print headers.
-    handler.addFilter(redaction.RedactBearerFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    undo.callback(root.setLevel, root.level)
-    root.addHandler(handler)
-    undo.callback(root.removeHandler, handler)
-    root.setLevel(logging.DEBUG)
-    logging.captureWarnings(True)
-    undo.callback(logging.captureWarnings, False)
-
-
-def _sandbox_split(argv: list[str]) -> tuple[list[str], list[str]] | None:
-    """(global options, sandbox arguments) when the first positional is ``sandbox``.
-
-    The sandbox parses its own arguments; argparse's REMAINDER cannot hand over ones
-    starting with ``-``, so the split happens before argparse sees them.
-    """
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-h", "--help", "--version"):
-            return None
-        if arg in ("--env-file", "--api-url"):
-            i += 2
-        elif arg.startswith("-"):
-            i += 1
-        else:
-            return (argv[:i], argv[i + 1 :]) if arg == "sandbox" else None
-    return None
-
-
-def _run_sandbox(argv: list[str]) -> int:
-    import importlib
-
-    hint = "the sandbox needs the [sandbox] extra: pip install 'pystac-eds[sandbox]'"
-    try:
-        module = importlib.import_module("pystac_eds.sandbox")
-        entry: Callable[[list[str]], int | None] = module.main
-    except ImportError as exc:
-        raise CLIError(f"{hint} (missing module {exc.name or '?'})", EXIT_USAGE) from None
-    except AttributeError:
-        raise CLIError(hint, EXIT_USAGE) from None
-    try:
-        return int(entry(argv) or 0)
-    except ModuleNotFoundError as exc:
-        # The sandbox may import its extra's packages late, inside main().
-        if exc.name and not exc.name.startswith("pystac_eds"):
-            raise CLIError(f"{hint} (missing module {exc.name})", EXIT_USAGE) from None
-        raise
-
-
-def _dispatch(argv: list[str], undo: contextlib.ExitStack) -> int:
-    split = _sandbox_split(argv)
-    if split is not None:
-        head, rest = split
-        options = argparse.ArgumentParser(prog=PROG, add_help=False)
-        _global_options(options)
-        _setup_logging(options.parse_args(head).verbose, undo)
-        return _run_sandbox(rest)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    _setup_logging(args.verbose, undo)
-    run: Callable[[argparse.Namespace], int] = args.run
-    return run(args)
+    return build(only)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,24 +48,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: list[str], undo: contextlib.ExitStack) -> int:
+    from .token_command import plain_token_options, print_token
+
     try:
-        return _dispatch(args, undo)
+        plain = plain_token_options(args)
+        if plain is not None:  # `$(pystac-eds token)` in a shell loop: no parser to build
+            return print_token(*plain)
+        from .parser import dispatch
+
+        return dispatch(args, undo)
     except KeyboardInterrupt:
         error_line("interrupted.")
         return EXIT_INTERRUPTED
+    except Terminated as stop:
+        return stop.code
     except BrokenPipeError:
-        # The reader went away (`| head`): not an error worth a message.
+        # The reader went away (`| head`): not an error worth a message. Status 141
+        # (128 + SIGPIPE) is what a shell reports for cat or grep in the same place.
         _silence_stdout()
-        return EXIT_FAILED
+        return EXIT_PIPE_CLOSED
     except CLIError as err:
         error_line(str(err))
         return err.code
     except Exception as exc:
+        from .failures import describe
+
         known = describe(exc)
         if known is not None:
             error_line(str(known))
             return known.code
         # A bug: still one line by default; the traceback only with -v.
+        import logging
+
         logging.getLogger(__name__).debug("internal error", exc_info=True)
         error_line(f"internal error: {type(exc).__name__}: {scrub(str(exc))} (run with -v)")
         return EXIT_FAILED
@@ -208,5 +92,5 @@ def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
+    except (AttributeError, OSError, ValueError):  # stdout closed or replaced
         pass

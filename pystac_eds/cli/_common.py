@@ -1,4 +1,4 @@
-"""What every subcommand shares: exit codes, the one-line error, settings, the client.
+"""What every subcommand shares: exit codes, one-line messages, settings, the client.
 
 Heavy modules (requests, pystac_client) are imported inside functions so that
 ``pystac-eds --help`` stays fast.
@@ -6,11 +6,15 @@ Heavy modules (requests, pystac_client) are imported inside functions so that
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import re
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    import argparse
+
     from pystac_client import Client
 
     from ..client import EDSStacApiIO
@@ -19,11 +23,14 @@ if TYPE_CHECKING:
 PROG = "pystac-eds"
 
 #: Exit statuses. 1: the operation failed (token service, STAC API, network, a file);
-#: 2: the command line or the settings must change; 130: interrupted (Ctrl-C).
+#: 2: the command line or the settings must change; 130: interrupted (Ctrl-C);
+#: 141: stdout's reader went away; 128 + N: signal N during --save.
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: stdout's reader went away (`| head`): what a shell reports for cat (128 + SIGPIPE).
+EXIT_PIPE_CLOSED = 141
 
 
 class CLIError(Exception):
@@ -34,10 +41,29 @@ class CLIError(Exception):
         self.code = code
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived while writing ``--save``; ``code`` is the conventional
+    exit status (see :mod:`.output`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by signal {signum}")
+        self.code = 128 + signum
+
+
 # Values that must never reach the terminal: the secret once settings are resolved.
 # Every library message already leaves it out; this is a second line of defence for
 # messages we do not control (requests, pystac-client, the sandbox).
 _sensitive: set[str] = set()
+
+# Text a server sent (titles, error bodies) must not move the cursor, retitle or recolour
+# the terminal: whole ANSI sequences (CSI, OSC, other ESC pairs) go, then any other C0/C1
+# control character but tab and newline.
+_CONTROL = (
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clear screen
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window title, hyperlinks
+    r"|\x1b[@-_]?"  # other escapes
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
 
 
 def register_sensitive(value: str) -> None:
@@ -45,52 +71,138 @@ def register_sensitive(value: str) -> None:
         _sensitive.add(value)
 
 
-def redact(text: str) -> str:
-    """``text`` without the secret or any bearer token."""
+def hide_secrets(text: str) -> str:
+    """``text`` without the secret, any bearer token or terminal control characters."""
     from ..redaction import redact as redact_bearers
 
     for value in sorted(_sensitive, key=len, reverse=True):
         text = text.replace(value, "***")
-    return redact_bearers(text)
+    # re caches compiled patterns; compiling at import would slow `pystac-eds token`.
+    return re.sub(_CONTROL, "", redact_bearers(text))
 
 
 def scrub(text: str) -> str:
-    """``text`` redacted and on one line."""
-    return " ".join(redact(text).split())
+    """``text`` with secrets hidden, on one line."""
+    return " ".join(hide_secrets(text).split())
+
+
+def stdout() -> TextIO:
+    """``sys.stdout``, or a clear error when the shell closed it (``>&-``): Python then
+    sets it to None and ``print`` would silently print nothing."""
+    if sys.stdout is None:
+        raise CLIError(
+            "standard output is closed (>&-): redirect it to a file, or use --save FILE."
+        )
+    return sys.stdout
+
+
+@contextlib.contextmanager
+def named_errors(path: str) -> Iterator[None]:
+    """Write errors (a full disk, /dev/full) say which file; a closed pipe is left to
+    main(), which ends quietly."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FAILED) from None
+
+
+def _say(label: str, message: str) -> None:
+    if sys.stderr is None:  # 2>&-: nowhere to say it
+        return
+    print(f"{PROG}: {label}{scrub(message)}", file=sys.stderr, flush=True)
 
 
 def error_line(message: str) -> None:
-    print(f"{PROG}: error: {scrub(message)}", file=sys.stderr, flush=True)
+    _say("error: ", message)
+
+
+def warning_line(message: str) -> None:
+    _say("warning: ", message)
+
+
+def note_line(message: str) -> None:
+    """What happened, when it is worth saying (a count, a file written): no label."""
+    _say("", message)
+
+
+def link_href(document: dict[str, Any], rel: str) -> str | None:
+    """The ``href`` of the first link with ``rel`` in a STAC document."""
+    for link in document.get("links") or []:
+        if isinstance(link, dict) and link.get("rel") == rel and link.get("href"):
+            return str(link["href"])
+    return None
+
+
+def unreachable_fix(url: str, setting: str) -> str:
+    """What to do when nothing answers at ``url``: a loopback URL is most often a sandbox
+    that is not running any more."""
+    from ..settings import is_loopback_url
+
+    if is_loopback_url(url):
+        return f"is `{PROG} sandbox` (or your local server) running? Start it, or check {setting}."
+    return f"check {setting} and your network (proxy, VPN)."
+
+
+#: The token was issued but the API refuses it: the two URLs do not belong together.
+DIFFERENT_ENVIRONMENTS = (
+    "the token URL and the STAC API do not belong together (e.g. a sandbox token for "
+    "production): check that EDS_AUTH_URL and EDS_API_URL are from the same environment, "
+    "and that your account may use the API."
+)
 
 
 def resolve_credentials(args: argparse.Namespace) -> Credentials:
     """The settings for this run: ``--api-url`` > environment > ``--env-file`` or EDS.env."""
+    return resolve_settings(args.env_file, args.api_url)
+
+
+def resolve_settings(env_file: str | None, api_url: str | None) -> Credentials:
+    """:func:`resolve_credentials` from the two global options' values."""
+    from ..errors import CredentialsError
     from ..settings import Credentials
 
-    creds = Credentials.resolve(args.env_file, api_url=args.api_url)
+    try:
+        creds = Credentials.resolve(env_file, api_url=api_url)
+    except CredentialsError as err:
+        raise CLIError(credentials_message(err), EXIT_USAGE) from None
     register_sensitive(creds.client_secret)
     return creds
 
 
-def api_url_is_token_url(creds: Credentials) -> str | None:
-    """A hint if ``EDS_API_URL`` names a token endpoint instead of the STAC root."""
-    from urllib.parse import urlsplit
+def credentials_message(err: Exception) -> str:
+    """A CredentialsError told for a shell user: the library's message speaks to Python
+    code (``client_secret=``); with no secret at all, name the variables and the sandbox."""
+    missing = getattr(err, "missing", ())
+    if "EDS_SECRET" not in missing:
+        return str(err)
+    sources = getattr(err, "sources", ())
+    looked = f" Looked at: {'; '.join(sources)}." if sources else ""
+    return (
+        "no EDS secret found: set EDS_SECRET (the API token from the EDS console) in the "
+        "environment or in ./EDS.env, or pass --env-file FILE; to try pystac-eds without an "
+        f"account, run `{PROG} sandbox` and use the settings it prints.{looked}"
+    )
 
-    path = urlsplit(creds.api_url).path.rstrip("/").lower()
-    if creds.api_url.rstrip("/") == creds.auth_url.rstrip("/") or path.endswith(
-        ("/token", "/oauth2/token", "/exchange", "/protocol/openid-connect/token")
-    ):
-        return (
-            f"EDS_API_URL ({creds.api_url}) points at a token endpoint, not the STAC API: "
-            "set EDS_API_URL to the STAC root, e.g. https://api.earthdaily.com/platform/v1/stac, "
-            "and EDS_AUTH_URL to the token URL."
-        )
-    return None
+
+def api_url_name(creds: Credentials) -> str:
+    """What the user called the STAC API URL: ``--api-url`` or ``EDS_API_URL``."""
+    return "--api-url" if creds.sources.get("api_url") == "argument" else "EDS_API_URL"
+
+
+def mixup_hint(creds: Credentials) -> str | None:
+    """A hint when the token URL and the STAC API URL look swapped or equal."""
+    from ..settings import api_url_is_token_url, auth_url_is_api_url
+
+    return api_url_is_token_url(creds, api_url_name=api_url_name(creds)) or auth_url_is_api_url(
+        creds
+    )
 
 
 def _usable_credentials(args: argparse.Namespace) -> Credentials:
     creds = resolve_credentials(args)
-    hint = api_url_is_token_url(creds)
+    hint = mixup_hint(creds)
     if hint:
         raise CLIError(hint, EXIT_USAGE)
     return creds
@@ -135,58 +247,3 @@ def read_json(io: EDSStacApiIO, url: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CLIError(f"{url} did not answer with a JSON object: check EDS_API_URL.")
     return data
-
-
-def describe(exc: BaseException) -> CLIError | None:
-    """The one-line report for an expected failure, ``None`` for anything else (a bug)."""
-    from ..errors import CredentialsError, EDSError, InsecureTransportError
-
-    if isinstance(exc, (CredentialsError, InsecureTransportError)):
-        return CLIError(str(exc), EXIT_USAGE)
-    if isinstance(exc, EDSError):
-        return CLIError(str(exc), EXIT_FAILED)
-    return _describe_http(exc) or _describe_other(exc)
-
-
-def _describe_http(exc: BaseException) -> CLIError | None:
-    import requests
-    from pystac_client.exceptions import APIError
-
-    if isinstance(exc, APIError):
-        return CLIError(_api_error_message(exc), EXIT_FAILED)
-    if isinstance(exc, requests.RequestException):
-        url = exc.request.url if exc.request is not None else None
-        where = f" {url}" if url else ""
-        kind = "timed out" if isinstance(exc, requests.Timeout) else "failed"
-        return CLIError(f"request to{where} {kind} ({type(exc).__name__}).", EXIT_FAILED)
-    return None
-
-
-def _api_error_message(exc: Any) -> str:
-    status = getattr(exc, "status_code", None)
-    # pystac-client puts the whole response body in the message: keep its first line.
-    body = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-    message = f"the STAC API answered HTTP {status}" if status else "the STAC API request failed"
-    if body.startswith("<"):
-        body = "an HTML page (a proxy or login page, or EDS_API_URL is not the STAC root?)"
-    message += f": {body}" if body else "."
-    if status in (401, 403):
-        message += (
-            f" The token was refused: EDS_AUTH_URL and EDS_API_URL may belong to different "
-            f"environments; run `{PROG} check`."
-        )
-    return message
-
-
-def _describe_other(exc: BaseException) -> CLIError | None:
-    from pystac import STACError
-    from pystac_client.errors import ClientTypeError
-
-    if isinstance(exc, ClientTypeError):
-        return CLIError(f"EDS_API_URL is not a STAC API root: {exc}", EXIT_USAGE)
-    if isinstance(exc, STACError):
-        return CLIError(f"the STAC API sent something unexpected: {exc}", EXIT_FAILED)
-    if isinstance(exc, OSError):
-        name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-        return CLIError(f"{exc.strerror or type(exc).__name__}:{name}", EXIT_FAILED)
-    return None

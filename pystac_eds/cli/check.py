@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import email.utils
-import sys
+import shutil
 import textwrap
 import time
 from dataclasses import dataclass
@@ -19,27 +19,34 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from ._common import (
+    DIFFERENT_ENVIRONMENTS,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    api_url_is_token_url,
+    PROG,
+    CLIError,
+    api_url_name,
     error_line,
-    redact,
+    hide_secrets,
+    link_href,
+    mixup_hint,
     register_sensitive,
     resolve_credentials,
+    unreachable_fix,
 )
 
 if TYPE_CHECKING:
     import requests
 
+    from ..errors import TokenError
     from ..settings import Credentials
+    from ..token_request import RetryPolicy
     from ..tokens import Token
 
 #: Beyond this difference with the server's clock, warn (tokens carry absolute times).
 MAX_CLOCK_SKEW = 300.0
 #: Pages of /collections followed at most.
 MAX_COLLECTION_PAGES = 100
-_TIMEOUT = (5.0, 30.0)
 
 
 def add_parser(commands: Any) -> None:
@@ -48,7 +55,10 @@ def add_parser(commands: Any) -> None:
         help="diagnose the setup step by step",
         description="Check the settings, the token URL, the credentials and the STAC API, "
         "step by step; at the first failing step, say what to fix. Exit status 0 when all "
-        "is well, 2 when a setting must change, 1 when the service fails.",
+        "is well, 2 when a setting must change (a missing or rejected secret, a wrong URL), "
+        "1 when the service or the network fails.",
+        epilog=f"examples:\n  {PROG} check\n  {PROG} -v check 2> check.log  # and every request",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(run=run_check)
 
@@ -65,15 +75,32 @@ class Report:
 
     out: TextIO
     warnings: int = 0
+    #: Wrap lines at this width; 0: do not wrap (not a terminal: logs, grep, files).
+    width: int = 0
 
     def _emit(self, status: str, text: str, fix: str | None = None) -> None:
-        self.out.write(_wrap(f"[{status}] {redact(text)}", indent=" " * 7))
+        self.out.write(self._wrap(f"[{status}] {hide_secrets(text)}", indent=" " * 7))
         if fix:
-            self.out.write(_wrap(f"fix: {redact(fix)}", indent=" " * 12, first=" " * 7))
+            self.out.write(self._wrap(f"fix: {hide_secrets(fix)}", " " * 12, first=" " * 7))
         self.out.flush()
 
     def detail(self, text: str) -> None:
-        self.out.write(_wrap(redact(text), indent=" " * 9, first=" " * 7))
+        self.out.write(self._wrap(hide_secrets(text), indent=" " * 9, first=" " * 7))
+
+    def _wrap(self, text: str, indent: str, first: str = "") -> str:
+        if not self.width:
+            return first + text.replace("\n", " ") + "\n"
+        return (
+            textwrap.fill(
+                text,
+                width=self.width,
+                initial_indent=first,
+                subsequent_indent=indent,
+                break_on_hyphens=False,
+                break_long_words=False,
+            )
+            + "\n"
+        )
 
     def ok(self, text: str) -> None:
         self._emit(" ok ", text)
@@ -87,22 +114,20 @@ class Report:
         raise _Stop(step, text, fix, code)
 
 
-def _wrap(text: str, indent: str, first: str = "") -> str:
-    return (
-        textwrap.fill(
-            text,
-            width=100,
-            initial_indent=first,
-            subsequent_indent=indent,
-            break_on_hyphens=False,
-            break_long_words=False,
-        )
-        + "\n"
-    )
+def _terminal_width(stream: TextIO) -> int:
+    try:
+        if not stream.isatty():
+            return 0
+    except (AttributeError, ValueError):
+        return 0
+    return max(shutil.get_terminal_size().columns, 40)
 
 
 def run_check(args: argparse.Namespace) -> int:
-    report = Report(sys.stdout)
+    from ._common import stdout
+
+    out = stdout()
+    report = Report(out, width=_terminal_width(out))
     try:
         creds = _check_settings(args, report)
         token = _check_token(creds, report)
@@ -112,8 +137,8 @@ def run_check(args: argparse.Namespace) -> int:
     except _Stop as stop:
         report.out.write("Stopped at the first failing step.\n")
         report.out.flush()
-        fix = f" Fix: {stop.fix}" if stop.fix else ""
-        error_line(f"check failed at '{stop.step}': {stop.message}{fix}")
+        # The report above says what and how to fix; stderr gets only the verdict.
+        error_line(f"check failed at '{stop.step}' (see the [FAIL] line above).")
         return stop.code
     extra = f", with {report.warnings} warning(s)" if report.warnings else ""
     report.out.write(f"All checks passed{extra}.\n")
@@ -126,19 +151,25 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _check_settings(args: argparse.Namespace, report: Report) -> Credentials:
-    from ..errors import CredentialsError, InsecureTransportError
+    from ..errors import EDSError
+    from ..settings import legacy_hint, quoted_secret_hint
+    from ._common import credentials_message
 
     try:
         creds = resolve_credentials(args)
-    except (CredentialsError, InsecureTransportError) as err:
-        report.fail("settings", str(err), None, EXIT_USAGE)
+    except CLIError as err:
+        report.fail("settings", str(err), None, err.code)
+    except EDSError as err:  # e.g. InsecureTransportError: a URL setting to change
+        report.fail("settings", credentials_message(err), None, EXIT_USAGE)
     report.ok("settings")
     for line in settings_lines(creds):
         report.detail(line)
-    hint = api_url_is_token_url(creds)
+    hint = mixup_hint(creds)
     if hint:
-        report.fail("settings", "EDS_API_URL is a token URL.", hint, EXIT_USAGE)
-    for warning in (legacy_hint(creds), _quoted_secret(creds)):
+        report.fail(
+            "settings", "the token URL and the STAC API URL are mixed up.", hint, EXIT_USAGE
+        )
+    for warning in (legacy_hint(creds), quoted_secret_hint(creds)):
         if warning:
             report.warn(warning)
     return creds
@@ -147,7 +178,7 @@ def _check_settings(args: argparse.Namespace, report: Report) -> Credentials:
 def _source(creds: Credentials, name: str) -> str:
     source = creds.sources.get(name, "default")
     # Credentials.resolve calls what the CLI passes "argument"; only --api-url is one.
-    return "--api-url" if source == "argument" else source
+    return api_url_name(creds) if source == "argument" else source
 
 
 def settings_lines(creds: Credentials) -> list[str]:
@@ -161,7 +192,7 @@ def settings_lines(creds: Credentials) -> list[str]:
         _cache_row(),
     ]
     width = max(len(value) for _, value, _ in rows)
-    return [f"{label:<12} {value:<{width}}  ({source})" for label, value, source in rows]
+    return [f"{label:<12} {value:<{width}}  from {source}" for label, value, source in rows]
 
 
 def _cache_row() -> tuple[str, str, str]:
@@ -174,34 +205,6 @@ def _cache_row() -> tuple[str, str, str]:
     return "token cache", where, f"environment {ENV_VAR}" if os.environ.get(ENV_VAR) else "default"
 
 
-def legacy_hint(creds: Credentials) -> str | None:
-    """A hint when the new login flow's URL and client id are mixed with other ones."""
-    from ..settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL
-
-    new_url = creds.auth_url == NEW_FLOW_TOKEN_URL
-    new_id = creds.client_id == NEW_FLOW_CLIENT_ID
-    if new_url and not new_id:
-        return (
-            f"legacy client credentials (client id {creds.client_id}) sent to the new login "
-            f"flow's exchange URL: set EDS_AUTH_URL to your legacy token URL from the EDS "
-            f"console, or use an API token with EDS_CLIENT_ID unset (or {NEW_FLOW_CLIENT_ID})."
-        )
-    if new_id and not new_url:
-        return (
-            f"client id {NEW_FLOW_CLIENT_ID} is for API tokens of the new login flow, which are "
-            f"exchanged at {NEW_FLOW_TOKEN_URL}: unset EDS_AUTH_URL, or set the legacy "
-            "client id that goes with it."
-        )
-    return None
-
-
-def _quoted_secret(creds: Credentials) -> str | None:
-    # A frequent copy-paste mistake in env files: unbalanced or doubled quotes.
-    if creds.client_secret[:1] in "'\"" or creds.client_secret[-1:] in "'\"":
-        return "EDS_SECRET starts or ends with a quote: check the quoting in the env file."
-    return None
-
-
 # ---------------------------------------------------------------------------------------
 # Token
 # ---------------------------------------------------------------------------------------
@@ -209,23 +212,25 @@ def _quoted_secret(creds: Credentials) -> str | None:
 _METHODS = {"basic": "HTTP Basic (client_secret_basic)", "post": "form fields (client_secret_post)"}
 
 
+def _policy() -> RetryPolicy:
+    from ..token_request import RetryPolicy
+
+    # Fewer, shorter retries than the library's: a diagnosis should answer quickly. Its
+    # timeout serves the STAC API requests of the check too.
+    return RetryPolicy(attempts=2, timeout=(5.0, 15.0), total=20.0)
+
+
 def _check_token(creds: Credentials, report: Report) -> Token:
     from ..errors import TokenError
     from ..learnt import LearntMethods
-    from ..token_request import RetryPolicy, request_token
+    from ..token_request import request_token
 
-    # Fewer, shorter retries than the library's: a diagnosis should answer quickly.
-    policy = RetryPolicy(attempts=2, timeout=(5.0, 15.0), total=20.0)
     started = time.monotonic()
     try:
         learnt = LearntMethods()  # in memory only: say what works now, not what did
-        token = request_token(creds, policy=policy, learnt=learnt)
+        token = request_token(creds, policy=_policy(), learnt=learnt)
     except TokenError as err:
-        message, fix = err.message, err.hint
-        if err.status is None:
-            report.fail("token URL reachable", message, fix)
-        report.ok(f"token URL reachable: {creds.auth_url} (HTTP {err.status})")
-        report.fail("credentials accepted", message, _join(fix, legacy_hint(creds)))
+        _token_failed(creds, err, report)
     register_sensitive(token.value)
     report.ok(f"token URL reachable: {creds.auth_url} ({_ms(started)})")
     if creds.client_auth == "auto":
@@ -239,9 +244,50 @@ def _check_token(creds: Credentials, report: Report) -> Token:
     return token
 
 
+def _token_failed(creds: Credentials, err: TokenError, report: Report) -> NoReturn:
+    from ..settings import legacy_hint
+    from .failures import token_error_code
+
+    code = token_error_code(err)
+    if err.status is None:
+        fix = unreachable_fix(creds.auth_url, "EDS_AUTH_URL") if err.retryable else err.hint
+        report.fail("token URL reachable", err.message, fix, code)
+    report.ok(f"token URL reachable: {creds.auth_url} (HTTP {err.status})")
+    if err.status in (400, 401, 403, 405) and err.error is None and _wants_bearer(creds.auth_url):
+        # A token endpoint's 400/401 carries an OAuth `error` (RFC 6749 5.2); this server
+        # sent none and asks for a bearer token itself: a resource server, e.g. a STAC API.
+        report.fail(
+            "credentials accepted",
+            f"{creds.auth_url} is not a token endpoint: it asks for a bearer token itself "
+            "(a STAC API or another protected API?).",
+            "set EDS_AUTH_URL to the OAuth2 token URL (unset it for an API token of the "
+            "new login flow); the STAC root belongs in EDS_API_URL.",
+            EXIT_USAGE,
+        )
+    report.fail("credentials accepted", err.message, _join(err.hint, legacy_hint(creds)), code)
+
+
+def _wants_bearer(url: str) -> bool:
+    """Whether ``url`` answers like a resource server: 401 with ``WWW-Authenticate:
+    Bearer``. A GET carries no credentials, so nothing is sent that should not be."""
+    import requests
+
+    from ..transport import new_session
+
+    try:  # loopback direct: an environment proxy has no business seeing the probe
+        with new_session() as session:
+            response = session.get(url, timeout=_policy().timeout, allow_redirects=False)
+    except requests.RequestException:
+        return False
+    with response:
+        challenge = response.headers.get("WWW-Authenticate", "")
+        return response.status_code == 401 and challenge.lower().startswith("bearer")
+
+
 def _join(*parts: str | None) -> str | None:
-    text = " ".join(p for p in parts if p)
-    return text or None
+    """The hints that are set, each once (two sources may say the same thing)."""
+    unique = dict.fromkeys(p.strip() for p in parts if p and p.strip())
+    return " ".join(unique) or None
 
 
 def _ms(started: float) -> str:
@@ -293,7 +339,7 @@ def _get(session: requests.Session, url: str, step: str, report: Report) -> requ
     import requests
 
     try:
-        response = session.get(url, timeout=_TIMEOUT)
+        response = session.get(url, timeout=_policy().timeout)
     except requests.Timeout:
         report.fail(
             step,
@@ -304,15 +350,11 @@ def _get(session: requests.Session, url: str, step: str, report: Report) -> requ
         report.fail(
             step,
             f"could not connect to {url} ({type(exc).__name__}).",
-            "check EDS_API_URL and your network (proxy, VPN).",
+            unreachable_fix(url, "EDS_API_URL"),
         )
     if response.status_code in (401, 403):
         report.fail(
-            step,
-            f"{url} refused the token (HTTP {response.status_code}).",
-            "the token URL and the STAC API do not belong together (e.g. a sandbox "
-            "token for production): check that EDS_AUTH_URL and EDS_API_URL are from "
-            "the same environment, and that your account may use the API.",
+            step, f"{url} refused the token (HTTP {response.status_code}).", DIFFERENT_ENVIRONMENTS
         )
     if not 200 <= response.status_code < 300:
         report.fail(
@@ -344,10 +386,9 @@ _HTML_FIX = (
 
 
 def _is_html(response: requests.Response) -> bool:
-    head = response.content.lstrip()[:64].lower()
-    return "html" in response.headers.get("Content-Type", "").lower() or head.startswith(
-        (b"<!doctype", b"<html")
-    )
+    from ..tokens import _looks_like_html
+
+    return _looks_like_html(response.content, response.headers.get("Content-Type", ""))
 
 
 def _json_or_fail(response: requests.Response, step: str, report: Report) -> Any:
@@ -390,7 +431,7 @@ def _check_conformance(
 ) -> None:
     classes = landing.get("conformsTo")
     if not isinstance(classes, list):
-        url = _link(landing, "conformance") or root.rstrip("/") + "/conformance"
+        url = link_href(landing, "conformance") or root.rstrip("/") + "/conformance"
         body = _json_or_fail(_get(session, url, "conformance", report), "conformance", report)
         classes = body.get("conformsTo") if isinstance(body, dict) else None
     if not isinstance(classes, list) or not classes:
@@ -416,17 +457,10 @@ def short_class(uri: str) -> str:
     return uri
 
 
-def _link(document: dict[str, Any], rel: str) -> str | None:
-    for link in document.get("links") or []:
-        if isinstance(link, dict) and link.get("rel") == rel and link.get("href"):
-            return str(link["href"])
-    return None
-
-
 def _check_collections(
     session: requests.Session, root: str, landing: dict[str, Any], report: Report
 ) -> None:
-    url: str | None = _link(landing, "data") or root.rstrip("/") + "/collections"
+    url: str | None = link_href(landing, "data") or root.rstrip("/") + "/collections"
     count, pages = 0, 0
     while url and pages < MAX_COLLECTION_PAGES:
         body = _json_or_fail(_get(session, url, "collections", report), "collections", report)
@@ -434,7 +468,7 @@ def _check_collections(
         if not isinstance(found, list):
             report.fail("collections", f"{url} did not list collections.", "check EDS_API_URL.")
         count, pages = count + len(found), pages + 1
-        url = _link(body, "next")
+        url = link_href(body, "next")
     if count == 0:
         report.warn(
             "collections: none listed.",

@@ -1,36 +1,16 @@
-"""``pystac-eds token`` and ``pystac-eds collections``."""
+"""``pystac-eds collections``."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ._common import EXIT_OK, open_io, read_json, resolve_credentials
+from ._common import EXIT_OK, link_href, named_errors, open_io, read_json, scrub, stdout
 
 
 # `commands` is argparse's private _SubParsersAction.
-def add_token(commands: Any) -> None:
-    parser = commands.add_parser(
-        "token",
-        help="print a valid access token",
-        description="Print a valid access token, and nothing else, on stdout. It comes from "
-        "the shared token cache when one is still valid there.",
-        epilog='example: curl -H "Authorization: Bearer $(pystac-eds token)" URL',
-    )
-    parser.set_defaults(run=run_token)
-
-
-def run_token(args: argparse.Namespace) -> int:
-    from ..cache import TokenCache
-
-    creds = resolve_credentials(args)
-    print(TokenCache.default().get(creds).value, flush=True)
-    return EXIT_OK
-
-
 def add_collections(commands: Any) -> None:
     parser = commands.add_parser(
         "collections",
@@ -43,14 +23,19 @@ def add_collections(commands: Any) -> None:
 
 
 def run_collections(args: argparse.Namespace) -> int:
-    collections = iter_collections(args)
-    if args.json:
-        json.dump(list(collections), sys.stdout)
-        sys.stdout.write("\n")
-    else:
-        rows = [(str(c.get("id", "")), str(c.get("title") or "")) for c in collections]
-        sys.stdout.write(table(rows, ("ID", "TITLE")))
-    sys.stdout.flush()
+    out = stdout()
+    collections = list(iter_collections(args))
+    with named_errors("standard output"):
+        if args.json:
+            json.dump(collections, out)  # JSON escapes control characters itself
+            out.write("\n")
+        else:
+            # Text from the server goes to a terminal: no escape sequences in it.
+            rows = [
+                (scrub(str(c.get("id", ""))), scrub(str(c.get("title") or ""))) for c in collections
+            ]
+            out.write(table(rows, ("ID", "TITLE")))
+        out.flush()
     return EXIT_OK
 
 
@@ -60,15 +45,8 @@ def iter_collections(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     io = open_io(args)
     root = io.auth.credentials.api_url
     landing = read_json(io, root)
-    data = next(
-        (
-            link.get("href")
-            for link in landing.get("links") or []
-            if isinstance(link, dict) and link.get("rel") == "data"
-        ),
-        None,
-    )
-    for page in io.get_pages(str(data or root.rstrip("/") + "/collections")):
+    data = link_href(landing, "data") or root.rstrip("/") + "/collections"
+    for page in io.get_pages(data):
         yield from page.get("collections") or []
 
 

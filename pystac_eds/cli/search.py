@@ -3,20 +3,76 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
+import itertools
 import json
-import os
+import re
 import sys
-import tempfile
-import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any
 
-from ._common import EXIT_OK, EXIT_USAGE, CLIError, open_client
+from ._common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    CLIError,
+    named_errors,
+    note_line,
+    open_client,
+    open_io,
+    read_json,
+    stdout,
+)
+from .output import open_output
+from .progress import Page, Progress, isatty
 
-Page = dict[str, Any]
+if TYPE_CHECKING:
+    from pystac_client import Client, ItemSearch
+
 Writer = Callable[[Iterable[Page], IO[str]], None]
+
+
+SEARCH_EPILOG = f"""\
+examples:
+  {PROG} search -c sentinel-2-l2a --bbox -105.3 39.9 -105.1 40.1 \\
+      --datetime 2024-06-01/2024-08-31 --sortby -properties.datetime --max-items 20
+  {PROG} search -c sentinel-2-l2a --datetime 2024 --matched
+  {PROG} search -c sentinel-2-l2a --ndjson --max-items 1000 | head -3
+  {PROG} search -c sentinel-2-l2a --max-items 100 --save items.geojson
+
+--query, --filter, --sortby and --fields need the API to support them: when it does
+not declare the conformance class, a warning says so (the API may ignore the option or
+match nothing). Output piped into a reader that stops early (| head) ends the search
+quietly with status 141, as cat or grep do.
+"""
+
+#: A sort field as a shell user types it: -properties.datetime, +id, -eo:cloud_cover.
+_SORT_FIELD = re.compile(r"[-+][A-Za-z_][\w.:-]+")
+
+
+def sort_fields_as_values(argv: list[str]) -> list[str]:
+    """``--sortby -properties.datetime`` rewritten as ``--sortby=-properties.datetime``.
+
+    argparse takes any word starting with ``-`` for an option; a sort field never looks
+    like one of ours (those are ``--long`` or a single letter), so fields after
+    ``--sortby`` become ``--sortby=FIELD``, which ``action="extend"`` adds up.
+    """
+    result: list[str] = []
+    in_sortby = pending = False  # pending: --sortby seen, no field after it yet
+    for arg in argv:
+        if in_sortby and (_SORT_FIELD.fullmatch(arg) or not arg.startswith("-")):
+            result.append(f"--sortby={arg}")
+            pending = False
+            continue
+        if pending:
+            result.append("--sortby")  # no field: let argparse say so
+        in_sortby = pending = arg == "--sortby"
+        if not in_sortby:
+            result.append(arg)
+    if pending:
+        result.append("--sortby")
+    return result
 
 
 def _positive(text: str) -> int:
@@ -34,12 +90,26 @@ def add_parser(commands: Any) -> None:
         "search",
         help="search items; GeoJSON or NDJSON out",
         description="Search items (the options of `stac-client search`). Prints a GeoJSON "
-        "FeatureCollection by default, streamed page by page.",
+        "FeatureCollection by default, streamed page by page; nothing is printed until the "
+        "first page has arrived.",
+        epilog=SEARCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _search_options(parser.add_argument_group("search options"))
     out = parser.add_argument_group("output options")
-    out.add_argument("--matched", action="store_true", help="print only the number of matches")
-    out.add_argument("--save", metavar="FILE", help="write the output to FILE instead of stdout")
+    out.add_argument(
+        "--matched",
+        action="store_true",
+        help="print only the number of matches (counted page by page, and said so on "
+        "stderr, when the API does not report numberMatched)",
+    )
+    out.add_argument(
+        "--save",
+        metavar="FILE",
+        help="write the output to FILE instead of stdout: a regular file is replaced only "
+        "once complete (a new one is created 0600); FIFOs, devices and /dev/fd/N are "
+        "written straight into",
+    )
     out.add_argument(
         "--ndjson", action="store_true", help="one item per line, written as pages arrive"
     )
@@ -68,7 +138,13 @@ def _search_options(group: Any) -> None:
         choices=("cql2-json", "cql2-text"),
         help="language of --filter (default: cql2-json)",
     )
-    group.add_argument("--sortby", nargs="+", metavar="FIELD", help="e.g. -properties.datetime")
+    group.add_argument(
+        "--sortby",
+        nargs="+",
+        action="extend",
+        metavar="FIELD",
+        help="sort fields, '-' for descending, e.g. -properties.datetime",
+    )
     group.add_argument("--fields", nargs="+", metavar="FIELD", help="fields to include/exclude")
     group.add_argument("--limit", type=_positive, help="page size asked of the API")
     group.add_argument("--max-items", type=_positive, help="stop after this many items")
@@ -102,7 +178,7 @@ def search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kwargs["intersects"] = read_geometry(args.intersects)
     if args.filter is not None:
         kwargs["filter"] = _filter(args.filter, args.filter_lang)
-    if args.matched and (args.ndjson or args.save):
+    if args.matched and (args.ndjson or args.save is not None):
         raise CLIError(
             "--matched prints a number: it goes with neither --ndjson nor --save.", EXIT_USAGE
         )
@@ -165,43 +241,113 @@ def _geometry(data: Any) -> dict[str, Any]:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from pystac_client.warnings import PystacClientWarning
-
     kwargs = search_kwargs(args)
     client = open_client(args)
+    search = _build_search(client, kwargs)
+    if args.matched:
+        return _print_matched(args, client, search, kwargs)
+    writer: Writer = write_ndjson if args.ndjson else write_feature_collection
+    out = None if args.save is not None else stdout()
+    progress = Progress(sys.stderr, stdout_shown=out is not None and isatty(out))
     try:
-        search = client.search(**kwargs)
+        pages = _first_page_checked(progress.track(search.pages_as_dicts()), args)
+        if args.save is not None:
+            with open_output(args.save) as saved:
+                writer(pages, saved)
+        else:
+            assert out is not None
+            with named_errors("standard output"):
+                writer(pages, out)
+    finally:
+        # On success the count; on Ctrl-C or an error, end the line so the message that
+        # follows starts on its own.
+        progress.done()
+    if args.save is not None and isatty(sys.stderr):
+        note_line(f"wrote {progress.items:,} items to {args.save}")
+    return EXIT_OK
+
+
+def _build_search(client: Client, kwargs: dict[str, Any]) -> ItemSearch:
+    from pystac_client.warnings import PystacClientWarning
+
+    try:
+        return client.search(**kwargs)
     except PystacClientWarning as exc:  # raised, not warned: DoesNotConformTo ITEM_SEARCH
         raise CLIError(f"the STAC API cannot search items: {exc}.") from None
     except Exception as exc:  # pystac-client raises a bare Exception for a bad
         # datetime, ValueError/TypeError for others; building a search sends no request.
         raise CLIError(f"invalid search: {exc}", EXIT_USAGE) from None
-    if args.matched:
-        return _print_matched(search.matched())
-    writer: Writer = write_ndjson if args.ndjson else write_feature_collection
-    progress = Progress(sys.stderr, stdout_shown=args.save is None and _isatty(sys.stdout))
-    pages = progress.track(search.pages_as_dicts())
-    if args.save:
-        with atomic_output(args.save) as out:
-            writer(pages, out)
-    else:
-        writer(pages, sys.stdout)
-    progress.done()
-    return EXIT_OK
 
 
-def _print_matched(count: int | None) -> int:
+def _first_page_checked(pages: Iterable[Page], args: argparse.Namespace) -> Iterator[Page]:
+    """``pages``, once the first one has arrived: a search that fails on its first request
+    prints nothing on stdout, and one that finds nothing in a collection that does not
+    exist says so (the API answers such a search with no items and no error)."""
+    iterator = iter(pages)
+    first = next(iterator, None)
+    if first is None:
+        if args.collections:
+            _check_collections_exist(args)
+        return
+    yield first
+    yield from iterator
+
+
+def _check_collections_exist(args: argparse.Namespace) -> None:
+    from pystac_client.exceptions import APIError
+
+    io = open_io(args)
+    root = io.auth.credentials.api_url.rstrip("/")
+    missing = []
+    for collection in args.collections:
+        try:
+            read_json(io, f"{root}/collections/{collection}")
+        except APIError as err:
+            if getattr(err, "status_code", None) == 404:
+                missing.append(collection)
+    if missing:
+        names = ", ".join(repr(c) for c in missing)
+        raise CLIError(
+            f"no such collection: {names} (see `{PROG} collections` for the ids).", EXIT_USAGE
+        )
+
+
+def _print_matched(
+    args: argparse.Namespace, client: Client, search: ItemSearch, kwargs: dict[str, Any]
+) -> int:
+    with warnings.catch_warnings():
+        # "numberMatched or context.matched not in response": handled below, in words.
+        warnings.filterwarnings("ignore", message="numberMatched")
+        count = search.matched()
     if count is None:
-        raise CLIError("the STAC API does not say how many items match (no numberMatched).")
-    print(count, flush=True)
+        count = _count_by_paging(client, kwargs)
+    if count == 0 and args.collections:
+        _check_collections_exist(args)  # 0 in a collection that does not exist: say so
+    print(count, file=stdout(), flush=True)
     return EXIT_OK
+
+
+def _count_by_paging(client: Client, kwargs: dict[str, Any]) -> int:
+    # Big pages: fewer requests (the API caps the page size anyway).
+    search = _build_search(client, {**kwargs, "limit": kwargs.get("limit", 1000)})
+    count = sum(len(page.get("features", [])) for page in search.pages_as_dicts())
+    limit = kwargs.get("max_items")
+    capped = " (stopped at --max-items)" if limit and count >= limit else ""
+    note_line(
+        f"the STAC API does not report numberMatched: counted {count:,} items by fetching "
+        f"every page{capped}."
+    )
+    return count
 
 
 def write_feature_collection(pages: Iterable[Page], out: IO[str]) -> None:
-    """One GeoJSON FeatureCollection, written item by item so memory stays flat."""
+    """One GeoJSON FeatureCollection, written item by item so memory stays flat; nothing
+    is written before the first page has arrived (or the search ended)."""
+    pages = iter(pages)
+    first = next(pages, None)
     out.write('{"type": "FeatureCollection", "features": [')
     separator = ""
-    for page in pages:
+    for page in itertools.chain([first] if first is not None else [], pages):
         for feature in page.get("features", []):
             out.write(separator + json.dumps(feature))
             separator = ", "
@@ -214,99 +360,3 @@ def write_ndjson(pages: Iterable[Page], out: IO[str]) -> None:
     for page in pages:
         out.writelines(json.dumps(feature) + "\n" for feature in page.get("features", []))
         out.flush()
-
-
-@contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[IO[str]]:
-    """A file that appears at ``path`` only once complete: a failed or interrupted search
-    leaves the previous file (or none), not a truncated one."""
-    target = Path(path).expanduser()
-    try:
-        tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
-            "w",
-            encoding="utf-8",
-            dir=target.parent,
-            prefix=f".{target.name}.",
-            suffix=".part",
-            delete=False,
-        )
-    except OSError as exc:
-        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with tmp:
-            yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp.name, 0o666 & ~umask)  # a normal file, not mkstemp's 0600
-        os.replace(tmp.name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp.name)
-        raise
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-class Progress:
-    """``12,340 items, 124 pages, 850 items/s`` on a terminal's stderr, rewritten in place.
-
-    Shown only for searches that last longer than ``delay`` seconds, never when stderr is
-    not a terminal (pipes, notebooks, CI logs), nor when the items themselves are being
-    printed on the same terminal.
-    """
-
-    def __init__(
-        self,
-        stream: TextIO,
-        *,
-        stdout_shown: bool = False,
-        delay: float = 1.0,
-        interval: float = 0.2,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.stream = stream
-        self.enabled = _isatty(stream) and not stdout_shown
-        self.delay, self.interval, self.clock = delay, interval, clock
-        self.items = self.pages = 0
-        self.started = clock()
-        self._shown_at: float | None = None
-        self._width = 0
-
-    def track(self, pages: Iterable[Page]) -> Iterator[Page]:
-        for page in pages:
-            self.items += len(page.get("features", []))
-            self.pages += 1
-            self._maybe_show()
-            yield page
-
-    def line(self) -> str:
-        elapsed = max(self.clock() - self.started, 1e-9)
-        return (
-            f"{self.items:,} items, {self.pages:,} pages, "
-            f"{self.items / elapsed:,.0f} items/s, {elapsed:.0f} s"
-        )
-
-    def _maybe_show(self) -> None:
-        now = self.clock()
-        if not self.enabled or now - self.started < self.delay:
-            return
-        if self._shown_at is not None and now - self._shown_at < self.interval:
-            return
-        self._write(self.line(), end="")
-        self._shown_at = now
-
-    def _write(self, text: str, end: str) -> None:
-        # Pad to the longest line so far: \r returns to the start but does not erase.
-        self._width = max(self._width, len(text))
-        self.stream.write("\r" + text.ljust(self._width) + end)
-        self.stream.flush()
-
-    def done(self) -> None:
-        """Leave the final count on its own line, if a progress line was shown."""
-        if self._shown_at is not None:
-            self._write(self.line(), end="\n")
