@@ -22,7 +22,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,7 @@ from pystac_eds import (
 from pystac_eds.disk import TOKENS_FOLDER, store_from_env
 from pystac_eds.redaction import redact
 from pystac_eds.testing import Reply, StacServer, TokenServer
+from pystac_eds.testing._http import QuietHTTPServer
 from pystac_eds.token_request import RetryPolicy, request_token
 from pystac_eds.tokens import parse_token_response
 
@@ -245,7 +246,7 @@ class _Recorder(BaseHTTPRequestHandler):
 def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     seen: list[str] = []
     handler = type("Recorder", (_Recorder,), {"seen": seen})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = QuietHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}"

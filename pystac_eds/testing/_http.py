@@ -4,6 +4,7 @@ server on a free 127.0.0.1 port, and a handler base."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,11 +32,22 @@ class Reply:
         return self.body, "application/octet-stream"
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that takes a client hanging up as the normal event it is in
+    fault tests (a client giving up at its deadline, a reset), instead of printing a
+    traceback for it; anything else is still reported."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class _Server:
     """A ThreadingHTTPServer on a free loopback port, run in a daemon thread."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = QuietHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._httpd.app = self  # type: ignore[attr-defined]
         # A short poll interval makes stop() quick; tests start and stop many servers.
