@@ -24,7 +24,8 @@
 # For the new login flow that file needs one line, `EDS_SECRET=<your API token>`.
 #
 # > **No EDS account, or offline?** In a terminal, in this folder:
-# > `pip install 'pystac-eds[sandbox]'`, then `pystac-eds sandbox > EDS.env` and leave it
+# > `pip install 'pystac-eds[sandbox,notebooks,pixels]'` (the sandbox, and what this notebook
+# > plots and reads pixels with), then `pystac-eds sandbox > EDS.env` and leave it
 # > running. It starts a local EDS look-alike and writes its settings to `EDS.env`, which
 # > this notebook then picks up.
 #
@@ -151,6 +152,8 @@ plt.show()
 # area (footprints only need to touch it, so some reach outside). For context,
 # [basemap](https://matplotlib.org/basemap/) draws coastlines, lake shores and country
 # borders from data installed with it, so the map needs no download and no web tiles.
+# Repeat passes over one tile share one footprint, so they stack up on the map (on the
+# sandbox every scene here is tile 36NXF: one square, drawn once per pass).
 
 # %%
 from typing import Any
@@ -204,6 +207,7 @@ plt.show()
 # The items are ready to read: `pystac_eds.open()` asked EDS for signed asset URLs and put
 # them in each asset's `href`, so odc-stac (or stackstac, or rasterio) reads the pixels with
 # no credentials and no GDAL set-up. Here: the clearest scene of the search, in true colour.
+# (Against the sandbox the pixels are synthetic: blocky fields, a drawn river, a cloud.)
 
 # %%
 import numpy as np

@@ -114,7 +114,7 @@ def reflectance(look: Look, seed: int, size: int) -> tuple[np.ndarray, float]:
     surface = surface * weather.normal(1.0, 0.012, size=(1, size, size))
     opacity = cloud_opacity(size, weather, 9 if look == "cloudy" else 1)
     if look != "cloudy":
-        opacity *= 0.35  # a wisp: clear passes stay usable
+        opacity *= 0.1  # a faint wisp: clear passes look clear (cover counts opacity > 0.5)
     pixels = surface * (1 - opacity) + CLOUD[:, None, None] * opacity
     cover_pct = round(float((opacity > 0.5).mean() * 100), 2)
     # Steps of 20 (0.2 % reflectance) keep the files small at no visible cost.

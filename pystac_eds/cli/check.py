@@ -53,9 +53,11 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "check",
         help="diagnose the setup step by step",
-        description="Check the settings, the token URL, the credentials and the STAC API, "
-        "step by step; at the first failing step, say what to fix. Exit status 0 when all "
-        "is well, 2 when a setting must change (a missing or rejected secret, a wrong URL), "
+        # Line breaks by hand: the raw formatter (which keeps the examples as written)
+        # does not wrap the description either.
+        description="Check the settings, the token URL, the credentials and the STAC API,\n"
+        "step by step; at the first failing step, say what to fix. Exit status 0 when all\n"
+        "is well, 2 when a setting must change (a missing or rejected secret, a wrong URL),\n"
         "1 when the service or the network fails.",
         epilog=f"examples:\n  {PROG} check\n  {PROG} -v check 2> check.log  # and every request",
         formatter_class=argparse.RawDescriptionHelpFormatter,

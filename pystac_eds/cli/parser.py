@@ -26,6 +26,7 @@ settings (environment, else --env-file, else ./EDS.env or ./.env):
 
 examples:
   {PROG} check
+  # settings in EDS.env? export them first: set -a; . ./EDS.env; set +a
   curl -H "Authorization: Bearer $({PROG} token)" "$EDS_API_URL/collections"
   {PROG} collections
   {PROG} search -c sentinel-2-l2a --bbox -105.3 39.9 -105.1 40.1 \\

@@ -89,8 +89,9 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "search",
         help="search items; GeoJSON or NDJSON out",
-        description="Search items (the options of `stac-client search`). Prints a GeoJSON "
-        "FeatureCollection by default, streamed page by page; nothing is printed until the "
+        # Line breaks by hand: the raw formatter keeps the examples, and does not wrap.
+        description="Search items (the options of `stac-client search`). Prints a GeoJSON\n"
+        "FeatureCollection by default, streamed page by page; nothing is printed until the\n"
         "first page has arrived.",
         epilog=SEARCH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -35,6 +35,7 @@ the EDS console); Python code using pystac-eds recovers from such a 401 by itsel
 
 EPILOG = f"""\
 examples:
+  # settings in EDS.env? export them first: set -a; . ./EDS.env; set +a
   curl -H "Authorization: Bearer $({PROG} token)" "$EDS_API_URL/collections"
   {PROG} token --refresh > /dev/null     # after a 401: replace the cached token
 """
