@@ -225,13 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     second = resigning()
     text = "\n\n".join(
         [
-            "# Pixel benchmarks",
+            "### Pixel benchmarks (last run)",
             f"{machine()}; load average {load_before} before, {load()} after; {runs} runs.",
-            "## 1. Reading: presigned vs proxy",
+            "#### 1. Reading: presigned vs proxy",
             first,
-            "## 2. resign() of 1,000 items",
+            "#### 2. resign() of 1,000 items",
             second,
-            "## 3. odc.stac.load: gdal_env() vs a static bearer header",
+            "#### 3. odc.stac.load: gdal_env() vs a static bearer header",
             third,
         ]
     )
