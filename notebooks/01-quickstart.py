@@ -207,7 +207,7 @@ plt.show()
 # The items are ready to read: `pystac_eds.open()` asked EDS for signed asset URLs and put
 # them in each asset's `href`, so odc-stac (or stackstac, or rasterio) reads the pixels with
 # no credentials and no GDAL set-up. Here: the clearest scene of the search, in true colour.
-# (Against the sandbox the pixels are synthetic: blocky fields, a drawn river, a cloud.)
+# (Against the sandbox the pixels are synthetic: blocky fields, a drawn river, a round town.)
 
 # %%
 import numpy as np

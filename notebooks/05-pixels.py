@@ -74,7 +74,7 @@ for axis in (left, right):
 plt.show()
 
 # %% [markdown]
-# Water is negative, the town and the bright cloud are low, and the fields are green.
+# Water is negative, the town (the round patch) is low, and the fields are green.
 #
 # ## A year of NDVI
 #

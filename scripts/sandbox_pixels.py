@@ -112,9 +112,9 @@ def reflectance(look: Look, seed: int, size: int) -> tuple[np.ndarray, float]:
     surface = np.where(cover == WATER_CLASS, WATER[:, None, None], surface)
     weather = np.random.default_rng([seed, len(look), ord(look[0])])
     surface = surface * weather.normal(1.0, 0.012, size=(1, size, size))
-    opacity = cloud_opacity(size, weather, 9 if look == "cloudy" else 1)
-    if look != "cloudy":
-        opacity *= 0.1  # a faint wisp: clear passes look clear (cover counts opacity > 0.5)
+    # Clear passes are clear: their cloud cover says 0 %, and even a thin wisp glares
+    # once a true-colour plot is stretched to its 98th percentile.
+    opacity = cloud_opacity(size, weather, 9) if look == "cloudy" else np.zeros((size, size))
     pixels = surface * (1 - opacity) + CLOUD[:, None, None] * opacity
     cover_pct = round(float((opacity > 0.5).mean() * 100), 2)
     # Steps of 20 (0.2 % reflectance) keep the files small at no visible cost.
