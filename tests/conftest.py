@@ -4,6 +4,7 @@ token cache shared between tests, and nothing learnt about token URLs carried ov
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,3 +47,18 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     TokenCache.default().clear()  # tokens and learnt client-auth methods
     yield
     TokenCache.default().clear()
+
+
+@pytest.fixture
+def sigint_not_ignored() -> Iterator[None]:
+    """For tests that interrupt a child with SIGINT. A shell starts background jobs (and
+    some CI runners their steps) with SIGINT ignored; children inherit an ignored signal
+    across exec, and Python then never raises KeyboardInterrupt, as POSIX intends. A
+    handler of ours is reset to the default across exec, so the child can be interrupted."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGINT, before)

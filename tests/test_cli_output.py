@@ -179,6 +179,7 @@ def _page(stac: StacServer, start: int, size: int, *, more: bool) -> Reply:
 def test_ctrl_c_during_the_progress_line_starts_a_new_line(
     tmp_path: Path,
     servers: tuple[TokenServer, StacServer],  # noqa: F811
+    sigint_not_ignored: None,
 ) -> None:
     tokens, _ = servers
     with StacServer(tokens) as stac:
