@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import select
+import socket
+import time
 
 import pytest
 
@@ -70,3 +73,34 @@ def test_presigned_assets_of_the_stac_server_are_served_by_the_asset_server(
     eds_asset_server.put(asset["href"], b"pixels")
     download = asset["alternate"]["download"]["href"]
     assert requests.get(download, timeout=5).content == b"pixels"
+
+
+def test_a_burst_of_connections_is_queued_not_dropped() -> None:
+    # 32 client threads with a 10-connection pool open connections in bursts; with
+    # socketserver's backlog of 5 the kernel dropped some while the accept loop was not
+    # scheduled, and those clients got "connection reset" (a flaky 32-thread test).
+    # Before start() the server listens but accepts nothing: the burst must wait in the
+    # kernel's queue, every handshake complete, and every request be answered once it runs.
+    burst = 64
+    server = TokenServer()  # listening, not yet accepting
+    clients = [socket.socket() for _ in range(burst)]
+    try:
+        for client in clients:
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", server.port))
+        pending = set(clients)
+        deadline = time.monotonic() + 10  # loopback handshakes take microseconds
+        while pending and time.monotonic() < deadline:
+            _, writable, _ = select.select([], list(pending), [], 0.1)
+            pending -= {c for c in writable if not c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)}
+        assert not pending, f"{len(pending)} of {burst} connections were not queued"
+        server.start()
+        for client in clients:
+            client.setblocking(True)
+            client.settimeout(30)
+            client.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert client.recv(12).startswith(b"HTTP/1.")
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()

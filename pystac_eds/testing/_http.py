@@ -37,6 +37,11 @@ class QuietHTTPServer(ThreadingHTTPServer):
     fault tests (a client giving up at its deadline, a reset), instead of printing a
     traceback for it; anything else is still reported."""
 
+    # socketserver listens with a backlog of 5. Under load (32 client threads whose pool
+    # keeps opening connections, a busy 2-core machine) the accept queue overflows, and a
+    # connection the kernel dropped from it is reset when the client sends its request.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
             return
@@ -69,9 +74,10 @@ class _Server:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, which may not run
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
         self._httpd.server_close()
-        self._thread.join(timeout=5)
 
     def __enter__(self) -> Any:
         return self.start()
