@@ -126,6 +126,62 @@ def test_signature_covers_the_key(storage: AssetServer) -> None:
     assert error_code(requests.get(swapped, timeout=5)) == "SignatureDoesNotMatch"
 
 
+# -- SigV4, as strict as S3 -----------------------------------------------------------------
+
+
+@pytest.fixture
+def sigv4(clock: FakeClock) -> Iterator[AssetServer]:
+    with AssetServer(ttl=60, clock=clock, files={HREF: DATA}, signature="v4") as server:
+        yield server
+
+
+def test_sigv4_urls_have_the_shape_gdal_and_pystac_eds_recognise(sigv4: AssetServer) -> None:
+    from pystac_eds.assets import url_expiry
+
+    url = sigv4.presign(HREF)
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert {"X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders"} <= set(query)
+    assert query["X-Amz-Expires"] == "60" and len(query["X-Amz-Signature"]) == 64
+    expiry = url_expiry(url)
+    assert expiry is not None and expiry.timestamp() == int(sigv4.clock()) + 60
+
+
+def test_sigv4_url_opens_get_only_and_expires(sigv4: AssetServer, clock: FakeClock) -> None:
+    url = sigv4.presign(HREF)
+    part = requests.get(url, headers={"Range": "bytes=16-31"}, timeout=5)
+    assert part.status_code == 206 and part.content == DATA[16:32]
+    head = requests.head(url, timeout=5)  # the signature covers the method, as on S3
+    assert head.status_code == 403
+    assert error_code(requests.get(url, headers={"Authorization": "Bearer x"}, timeout=5)) == (
+        "InvalidArgument"  # two auth mechanisms
+    )
+    clock.now += 61
+    expired = requests.get(url, timeout=5)
+    assert expired.status_code == 403 and "Request has expired" in expired.text
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"X-Amz-Expires": "3600"},
+        {"X-Amz-Date": "20300101T000000Z"},
+        {"X-Amz-Signature": "0" * 64},
+        {"X-Amz-Credential": "SOMEONEELSE/20250615/us-east-1/s3/aws4_request"},
+    ],
+)
+def test_tampered_sigv4_url_is_refused(sigv4: AssetServer, change: dict[str, str]) -> None:
+    response = requests.get(with_query(sigv4.presign(HREF), **change), timeout=5)
+    assert response.status_code == 403
+    assert error_code(response) == "SignatureDoesNotMatch"
+
+
+def test_sigv4_signature_covers_the_key(sigv4: AssetServer) -> None:
+    sigv4.put("s3://eds-test/other.tif", b"secret pixels")
+    swapped = sigv4.presign(HREF).replace("sentinel-2-l2a/00000.tif", "other.tif")
+    assert error_code(requests.get(swapped, timeout=5)) == "SignatureDoesNotMatch"
+
+
 def test_a_session_token_is_signed_and_required() -> None:
     with AssetServer(files={HREF: DATA}, session_token="FwoGZXIvYXdzEXAMPLE") as server:
         url = server.presign(HREF)

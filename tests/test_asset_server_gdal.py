@@ -4,6 +4,7 @@ proxied assets: what users' pixel code will do. Needs the ``[pixels]`` extra."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -62,8 +63,14 @@ def storage(pixels: np.ndarray, clock: FakeClock) -> Iterator[AssetServer]:
         yield server
 
 
+#: GDAL's own defaults, stated: gdal_env() (run by other tests in this process) sets both
+#: to NO for the whole process.
+GDAL_DEFAULTS = {"CPL_VSIL_CURL_USE_HEAD": "YES", "CPL_VSIL_CURL_USE_S3_REDIRECT": "YES"}
+
+
 def read(url: str, **options: str) -> np.ndarray:
     # No GDAL cache between tests: each read must reach the server.
+    options = {**GDAL_DEFAULTS, **options}
     env = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", VSI_CACHE="FALSE", **options)
     with env, rasterio.open(url) as dataset:
         result: np.ndarray = dataset.read(1)
@@ -100,3 +107,38 @@ def test_gdal_reads_a_proxy_url_with_a_bearer(storage: AssetServer, pixels: np.n
         }
         assert np.array_equal(read(proxy, **options), pixels)
     assert storage.seen and all("Authorization" not in r.headers for r in storage.seen)
+
+
+@pytest.mark.parametrize(
+    ("options", "leaks"),
+    [
+        ({}, True),  # HEAD refused (signed for GET), GDAL retries GET at the target directly
+        ({"CPL_VSIL_CURL_USE_HEAD": "NO"}, True),  # the target is cached, then read directly
+        ({"CPL_VSIL_CURL_USE_S3_REDIRECT": "NO"}, True),  # the HEAD retry again
+        ({"CPL_VSIL_CURL_USE_HEAD": "NO", "CPL_VSIL_CURL_USE_S3_REDIRECT": "NO"}, False),
+    ],
+)
+def test_gdal_sends_a_header_file_to_sigv4_storage_unless_both_options_are_no(
+    options: dict[str, str], leaks: bool, tmp_path: Path
+) -> None:
+    # Why gdal_env() sets both options for the whole process (measured with GDAL 3.10):
+    # GDAL takes a SigV4 URL for an S3 one on any host, as EDS's storage URLs are, and
+    # sends a header file's headers (unlike GDAL_HTTP_HEADERS) to where it goes directly.
+    # (Real time: GDAL caches a redirect only while the URL is valid by the server's Date.)
+    # Noise, so the file does not compress into the first range GDAL reads.
+    pixels = np.random.default_rng(12).integers(0, 4096, (512, 512), dtype="uint16")
+    with (
+        AssetServer(files={HREF: cog(pixels)}, signature="v4") as storage,
+        TokenServer() as tokens,
+        StacServer(tokens, assets=storage) as api,
+    ):
+        proxy = api.base_url + "/asset-proxy/eds-test/scene/red.tif"
+        header_file = tmp_path / "headers"
+        header_file.write_text(f"Authorization: Bearer {tokens.mint()}\n")
+        bearer = {"GDAL_HTTP_HEADER_FILE": str(header_file)}
+        if leaks:
+            with pytest.raises(rasterio.errors.RasterioIOError):
+                read(proxy, **bearer, **options)
+        else:
+            assert np.array_equal(read(proxy, **bearer, **options), pixels)
+    assert any("Authorization" in r.headers for r in storage.seen) == leaks
