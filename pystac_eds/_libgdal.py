@@ -1,12 +1,13 @@
-"""GDAL's ``VSISetPathSpecificOption``, called on the libgdal that rasterio reads with.
+"""GDAL's ``VSISetPathSpecificOption`` and ``CPLSetConfigOption``, called on the libgdal
+that rasterio reads with.
 
 rasterio's wheels bundle their own libgdal and no ``osgeo``; odc-stac and stackstac read
-through rasterio. So the function is looked up through rasterio's own extension module:
+through rasterio. So the functions are looked up through rasterio's own extension module:
 ``dlsym`` on a library handle searches that library's dependencies too, which finds the
 very libgdal rasterio loaded (bundled or system). Where GDAL's own bindings (``osgeo``)
-are installed, their copy gets the option too (``gdal.SetPathSpecificOption``). GDAL < 3.6,
-neither library, or a platform where the look-up fails → ``None``, and the caller falls
-back to an unscoped option.
+are installed, their copy gets the option too (``gdal.SetPathSpecificOption``,
+``gdal.SetConfigOption``). GDAL < 3.6, neither library, or a platform where the look-up
+fails → ``None``, and the caller falls back to options in the ``Env`` only.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import cache
 log = logging.getLogger(__name__)
 
 SetOption = Callable[[str, str, str | None], None]
+SetConfig = Callable[[str, str], None]
 
 
 @cache
@@ -65,6 +67,56 @@ def _osgeo_setter() -> SetOption | None:
         return None
     setter = getattr(gdal, "SetPathSpecificOption", None)  # GDAL >= 3.6
     return setter if callable(setter) else None
+
+
+@cache
+def config_option_setter() -> SetConfig | None:
+    """A function ``(key, value)`` that sets a GDAL config option for the whole process
+    (``CPLSetConfigOption``: every thread that has no thread-local value of its own), in
+    rasterio's libgdal and ``osgeo``'s; ``None`` when neither can."""
+    setters: list[SetConfig] = []
+    try:
+        from rasterio import _env  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+        function = ctypes.CDLL(_env.__file__).CPLSetConfigOption
+    except (ImportError, OSError, AttributeError):
+        log.debug("CPLSetConfigOption not reachable through rasterio")
+    else:
+        function.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        function.restype = None
+        setters.append(lambda key, value: function(key.encode(), value.encode()))
+    try:
+        from osgeo import gdal  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        setters.append(gdal.SetConfigOption)
+    if not setters:
+        return None
+
+    def set_config(key: str, value: str) -> None:
+        for setter in setters:
+            setter(key, value)
+
+    return set_config
+
+
+def config_option_getter() -> Callable[[str], str | None] | None:
+    """``CPLGetConfigOption(key, None)`` on rasterio's libgdal (for tests)."""
+    try:
+        from rasterio import _env  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+        function = ctypes.CDLL(_env.__file__).CPLGetConfigOption
+    except (ImportError, OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    function.restype = ctypes.c_char_p
+
+    def get_config(key: str) -> str | None:
+        value = function(key.encode(), None)
+        return value.decode() if value is not None else None
+
+    return get_config
 
 
 def path_option_getter() -> Callable[[str, str], str | None] | None:

@@ -8,15 +8,27 @@ answer ``307`` to a presigned URL. What this sets up, and why:
   no token;
 * the header file is attached only to URLs under the API's origin (and ``origins``), as
   a GDAL path-specific option (``VSISetPathSpecificOption``, GDAL >= 3.6) set in each
-  reading process; other hosts never see the token. Where that function cannot be
-  reached, the options name the header file themselves and GDAL sends it to every URL
-  read in that Env (a warning says so);
-* ``CPL_VSIL_CURL_USE_S3_REDIRECT=NO``: GDAL would otherwise remember the 307 target
-  and send later range reads straight there *with* the header file's bearer, which S3
-  refuses (two auth mechanisms) and which leaks the token to the storage host;
-* ``CPL_VSIL_CURL_USE_HEAD=NO``: a presigned URL signs GET only, so the HEAD GDAL sends
-  first would be refused;
-* ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR``: no directory listings of the proxy.
+  reading process. That holds for the whole process, inside an ``Env`` or not, so what
+  keeps the bearer away from the ``307`` target must hold for the whole process too
+  (:data:`PROCESS_OPTIONS`, set with ``CPLSetConfigOption``; path-specific values of
+  those two are not read by GDAL 3.10):
+
+  - ``CPL_VSIL_CURL_USE_S3_REDIRECT=NO``: GDAL would otherwise remember a 307 target
+    that looks like an S3 URL and send later reads straight there *with* the header
+    file's bearer;
+  - ``CPL_VSIL_CURL_USE_HEAD=NO``: GDAL would send ``HEAD`` first; S3 refuses it on a URL
+    signed for ``GET``, and GDAL then retries with ``GET`` straight at the 307 target,
+    again with the bearer (and without that retry the read fails);
+* loopback origins get ``GDAL_HTTP_PROXY`` and ``GDAL_HTTPS_PROXY`` set to "" (path-
+  specific): curl would otherwise send the bearer, in clear text, through an
+  ``http_proxy``/``ALL_PROXY`` of the environment. Loopback traffic never goes through a
+  proxy; other origins keep the user's proxy (https: the proxy only sees a tunnel);
+* ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`` in the options: no directory listings of
+  the proxy.
+
+Where the path-specific function cannot be reached, all of that goes into the returned
+options instead, with the header file itself, and GDAL sends the bearer to every URL
+read in that Env (a warning says so).
 
 On a ``distributed`` cluster each worker process needs the same set-up: ``gdal_env``
 registers a worker plugin on ``dask_client`` (default: the current client, if one
@@ -35,20 +47,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import header_file
-from ._libgdal import path_option_setter
+from ._libgdal import config_option_setter, path_option_setter
 from .cache import TokenCache, cache_key
-from .errors import EDSError, InsecureTransportError
-from .settings import Credentials, is_loopback
+from .errors import CredentialsError
+from .settings import Credentials, check_url, is_loopback
 
 log = logging.getLogger(__name__)
 
-#: Options that do not depend on the token (see the module docstring for each).
-STATIC_OPTIONS = {
-    "CPL_VSIL_CURL_USE_S3_REDIRECT": "NO",
-    "CPL_VSIL_CURL_USE_HEAD": "NO",
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-}
+#: The options gdal_env() returns (for the Env that reads proxy hrefs).
+ENV_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+#: Set for the whole process by gdal_env() (see the module docstring). Not in the
+#: returned options: rasterio deletes an Env's options when a nested Env exits, which
+#: would take these with them.
+PROCESS_OPTIONS = {"CPL_VSIL_CURL_USE_S3_REDIRECT": "NO", "CPL_VSIL_CURL_USE_HEAD": "NO"}
+#: Set path-specifically for loopback origins: no environment proxy.
+NO_PROXY_OPTIONS = {"GDAL_HTTP_PROXY": "", "GDAL_HTTPS_PROXY": ""}
 HEADER_FILE_OPTION = "GDAL_HTTP_HEADER_FILE"
+_VSICURL = "/vsicurl/"
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def gdal_env(
@@ -67,10 +83,13 @@ def gdal_env(
     origins, or ``http://`` on loopback). Credentials come as for :func:`pystac_eds.open`;
     none → :class:`~pystac_eds.CredentialsError`. The first token is fetched now, so a
     wrong secret fails here rather than inside GDAL.
+
+    Changes two GDAL options for the whole process (``CPL_VSIL_CURL_USE_S3_REDIRECT`` and
+    ``CPL_VSIL_CURL_USE_HEAD``, both ``NO``): see :mod:`pystac_eds.gdal` for why.
     """
     creds = credentials if credentials is not None else Credentials.resolve(env_file)
     prefixes = _prefixes(creds.api_url, origins)
-    options = dict(STATIC_OPTIONS)
+    options = dict(ENV_OPTIONS)
     header = install(creds, prefixes, cache)
     if header is not None:
         _register_on_dask(dask_client, creds, prefixes)
@@ -80,6 +99,9 @@ def gdal_env(
         "needed); the EDS token will be sent to every URL read in this GDAL Env."
     )
     fallback = header_file.ensure_fresh(creds, cache)
+    options.update(PROCESS_OPTIONS)  # the header file is in this Env only: so are these
+    if any(_is_loopback_prefix(prefix) for prefix in prefixes):
+        options.update(NO_PROXY_OPTIONS)
     options[HEADER_FILE_OPTION] = str(fallback.path)
     return options
 
@@ -87,30 +109,54 @@ def gdal_env(
 def install(
     credentials: Credentials, prefixes: list[str], cache: TokenCache | None = None
 ) -> header_file.HeaderFile | None:
-    """Attach this process's fresh header file to URLs under ``prefixes``; ``None`` if
+    """Attach this process's fresh header file to URLs under ``prefixes``, with the
+    process-wide and path-specific options that keep the bearer there; ``None`` if
     path-specific options are unavailable (nothing is changed then)."""
-    set_option = path_option_setter()
-    if set_option is None:
+    set_option, set_config = path_option_setter(), config_option_setter()
+    if set_option is None or set_config is None:
         return None
+    for key, value in PROCESS_OPTIONS.items():  # before the bearer is attached anywhere
+        set_config(key, value)
     header = header_file.ensure_fresh(credentials, cache)
     for prefix in prefixes:
+        if _is_loopback_prefix(prefix):
+            for key, value in NO_PROXY_OPTIONS.items():
+                set_option(prefix, key, value)
         set_option(prefix, HEADER_FILE_OPTION, str(header.path))
     return header
 
 
 def _prefixes(api_url: str, origins: Iterable[str]) -> list[str]:
-    result = []
-    for url in (api_url, *origins):
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if parts.scheme not in ("https", "http") or not host or "@" in parts.netloc:
-            raise EDSError(f"Not an origin to send the EDS token to: {url!r}.")
-        if parts.scheme == "http" and not is_loopback(host):
-            raise InsecureTransportError(
-                f"Refusing to send the EDS token over plain http to {host}; use https."
+    """The ``/vsicurl/`` prefixes of the API's origin and of ``origins``, validated as
+    settings validate URLs (one parser for all)."""
+    if isinstance(origins, str):
+        raise CredentialsError("gdal_env(origins=...) takes a list of origins, not one string.")
+    result = _origin_prefixes(api_url, "the API URL")
+    for origin in origins:
+        parts = urlsplit(check_url(origin, "gdal_env(origins=...)", carries="EDS token"))
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise CredentialsError(
+                f"gdal_env(origins=...) takes origins (scheme://host[:port]), got {origin!r}: "
+                "the token goes to the whole origin, so leave the path out."
             )
-        result.append(f"/vsicurl/{parts.scheme}://{parts.netloc.lower()}/")
+        result += _origin_prefixes(origin, "gdal_env(origins=...)")
     return list(dict.fromkeys(result))
+
+
+def _origin_prefixes(url: str, setting: str) -> list[str]:
+    parts = urlsplit(check_url(url, setting, carries="EDS token"))
+    netloc = parts.netloc.lower()
+    if parts.port is None:
+        return [f"{_VSICURL}{parts.scheme}://{netloc}/"]
+    bare = netloc.rsplit(":", 1)[0]
+    if parts.port != _DEFAULT_PORTS[parts.scheme]:
+        return [f"{_VSICURL}{parts.scheme}://{netloc}/"]
+    # The default port written out or not: the same origin, two spellings GDAL tells apart.
+    return [f"{_VSICURL}{parts.scheme}://{bare}/", f"{_VSICURL}{parts.scheme}://{netloc}/"]
+
+
+def _is_loopback_prefix(prefix: str) -> bool:
+    return is_loopback(urlsplit(prefix[len(_VSICURL) :]).hostname)
 
 
 # -- dask ---------------------------------------------------------------------------------

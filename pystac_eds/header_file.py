@@ -3,25 +3,26 @@
 GDAL copies ``GDAL_HTTP_HEADERS`` when it opens a file, but re-reads the file named by
 ``GDAL_HTTP_HEADER_FILE`` for every request, even of a dataset opened long ago. So the
 token goes in a file, rewritten atomically a margin before the token expires (GDAL caches
-a refused URL, so rewriting after a 401 would be too late). One file per process and
-credentials, 0600 in the token-cache folder (or a private temporary folder when the disk
-cache is off), removed when the process exits.
+a refused URL, so rewriting after a 401 would be too late). One file per process,
+credentials and token cache, 0600 in the token cache's private folder (or a private
+temporary folder when the disk cache is off), removed when the process exits; files of
+processes that died without removing theirs are swept (:mod:`pystac_eds.header_sweep`).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import logging
 import os
 import secrets
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 
+from . import header_sweep
 from .cache import TokenCache, cache_key
-from .disk import DiskStore, store_from_env
+from .disk import store_from_env
 from .errors import EDSError
 from .settings import Credentials
 from .tokens import Token
@@ -125,19 +126,32 @@ class Refresher:
 # -- one per process and credentials -----------------------------------------------------
 
 _lock = threading.Lock()
+# Keyed by credentials and cache: two caches give two tokens, so two files. (A cache's id
+# cannot be reused while it is here: its refresher holds it.)
 _running: dict[tuple[str, int], Refresher] = {}
+_serials = itertools.count(1)
+_swept: set[Path] = set()
+
+
+def _key(credentials: Credentials, cache: TokenCache | None) -> tuple[str, int]:
+    return cache_key(credentials), id(cache) if cache is not None else 0
 
 
 def ensure_fresh(credentials: Credentials, cache: TokenCache | None = None) -> HeaderFile:
-    """This process's header file for ``credentials``: written now (so the caller can
-    read at once; raises like a token request would) and kept fresh by a thread."""
-    key = (cache_key(credentials), id(cache) if cache is not None else 0)
+    """This process's header file for ``credentials`` and ``cache``: written now (so the
+    caller can read at once; raises like a token request would) and kept fresh by a
+    thread."""
+    key = _key(credentials, cache)
     with _lock:
         running = _running.get(key)
         if running is not None:
             return running.header
-        name = f"gdal-{key[0][:16]}-{os.getpid()}.headers"
-        header = HeaderFile(_folder() / name, credentials, cache)
+        folder = _folder()
+        if folder not in _swept:  # once per folder and process
+            _swept.add(folder)
+            header_sweep.sweep(folder)
+        name = header_sweep.header_name(key[0], next(_serials))
+        header = HeaderFile(folder / name, credentials, cache)
         header.refresh()
         refresher = Refresher(header)
         refresher.start()
@@ -146,8 +160,8 @@ def ensure_fresh(credentials: Credentials, cache: TokenCache | None = None) -> H
 
 
 def stop(credentials: Credentials, cache: TokenCache | None = None) -> None:
-    """Stop the refresher for ``credentials`` (and ``cache``) and remove its file."""
-    key = (cache_key(credentials), id(cache) if cache is not None else 0)
+    """Stop the refresher for ``credentials`` and ``cache`` and remove its file."""
+    key = _key(credentials, cache)
     with _lock:
         refresher = _running.pop(key, None)
     _stop([refresher] if refresher is not None else [])
@@ -172,40 +186,32 @@ _temp_folder: Path | None = None
 
 
 def _folder() -> Path:
-    """The disk token cache's folder (private), else a private temporary folder."""
+    """The disk token cache's private folder (created and checked by the store), else a
+    private temporary folder of this process."""
     global _temp_folder
     store = store_from_env()
-    if store is not None:
-        private = _private_folder(store)
-        if private is not None:
-            return private
+    private = store.private_folder(create=True) if store is not None else None
+    if private is not None:
+        return private
     if _temp_folder is None:
-        _temp_folder = Path(tempfile.mkdtemp(prefix="pystac-eds-gdal-"))  # 0700
+        _temp_folder = header_sweep.make_temp_folder()
     return _temp_folder
 
 
-def _private_folder(store: DiskStore) -> Path | None:
-    # The store's own private folder: `private_folder()` where the store has one (tokens
-    # in a subfolder of the location), else its folder once checked private.
-    private = getattr(store, "private_folder", None)
-    if callable(private):
-        found = private(create=True)
-        return found if isinstance(found, Path) else None
-    return store.folder if store._folder_ok(create=True) else None
-
-
 def _forget_after_fork() -> None:
-    # Threads do not survive a fork: the child starts its own refreshers and files.
-    global _lock
+    # Threads do not survive a fork: the child starts its own refreshers, files and
+    # temporary folder (the parent's is the parent's to remove).
+    global _lock, _temp_folder
     _lock = threading.Lock()
     _running.clear()
+    _temp_folder = None
 
 
 def _at_exit() -> None:
     # Refreshers first: a folder removed under a running one would make it complain.
     stop_all()
     if _temp_folder is not None:
-        shutil.rmtree(_temp_folder, ignore_errors=True)
+        header_sweep.remove_temp_folder(_temp_folder)
 
 
 atexit.register(_at_exit)

@@ -23,7 +23,8 @@ import pytest
 import pystac_eds
 from pystac_eds import TokenCache, header_file
 from pystac_eds.disk import DiskStore
-from pystac_eds.gdal import _WorkerSetup
+from pystac_eds.gdal import PROCESS_OPTIONS, _WorkerSetup
+from pystac_eds.header_sweep import HEADER_NAME
 from pystac_eds.testing import AssetServer, StacServer, TokenServer
 
 from .pixels import SIZE, item_pixels, stock
@@ -159,8 +160,8 @@ def test_proxy_hrefs_load_on_dask_across_token_lifetimes(
     assert tokens.issued >= ROUNDS
     # each worker wrote its own header file, in the shared token-cache folder
     pids = set(dask_client.run(os.getpid).values())
-    files = {p.name for p in token_folder.rglob("gdal-*.headers")}
-    assert {name.rsplit("-", 1)[1].split(".")[0] for name in files} >= {str(p) for p in pids}
+    names = [HEADER_NAME.fullmatch(p.name) for p in token_folder.rglob("gdal-*.headers")]
+    assert {int(match["pid"]) for match in names if match} >= pids
     # what set the workers up carries the credentials (like a pickled client), no token
     setup = pickle.dumps(_WorkerSetup(credentials, (stac.base_url,)))
     assert not [t for t in tokens.issued_tokens if t.encode() in setup]
@@ -181,3 +182,12 @@ def test_gdal_env_sets_up_the_current_clients_workers_by_itself(
     on_workers = dask_client.run(header_file_for, stac.base_url + "/asset-proxy/x.tif")
     assert len(on_workers) == 2 and all(on_workers.values())
     assert not any(dask_client.run(header_file_for, "http://127.0.0.2:9/x.tif").values())
+
+    def process_options() -> dict[str, str | None]:
+        from pystac_eds._libgdal import config_option_getter
+
+        get = config_option_getter()
+        return {key: get(key) if get else None for key in PROCESS_OPTIONS}
+
+    # what keeps the bearer from the 307 target holds on the workers too, outside any Env
+    assert list(dask_client.run(process_options).values()) == [PROCESS_OPTIONS] * 2

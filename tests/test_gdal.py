@@ -124,7 +124,7 @@ def test_gdal_env_options_hold_no_token_and_scope_the_header_file(
 ) -> None:
     api = "http://127.0.0.1:9/stac/"
     options = pystac_eds.gdal_env(eds_token_server.credentials(api), cache=eds_token_cache)
-    assert options == gdal.STATIC_OPTIONS
+    assert options == {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
     (token,) = eds_token_server.issued_tokens
     assert token not in repr(options)
     get = _libgdal.path_option_getter()
@@ -154,9 +154,52 @@ def test_gdal_env_extra_origins_must_be_https_or_loopback(eds_token_server: Toke
     credentials = eds_token_server.credentials("http://127.0.0.1:9/")
     with pytest.raises(InsecureTransportError):
         pystac_eds.gdal_env(credentials, origins=["http://assets.example"])
-    with pytest.raises(EDSError, match="Not an origin"):
-        pystac_eds.gdal_env(credentials, origins=["ftp://assets.example"])
     assert eds_token_server.issued == 0  # refused before any token request
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "ftp://assets.example",
+        "https://a b.example",  # whitespace
+        "https://assets.example\\@evil.example",  # a backslash
+        "http://[fe80::1%25eth0]:9",  # a zone id
+        "https://assets.example:99999",
+        "https://user@assets.example",
+        "https://assets.example/some/path",  # the token would go to the whole origin
+        "https://assets.example/?q=1",
+        "https://",
+    ],
+)
+def test_gdal_env_refuses_an_origin_url_parsers_would_read_differently(
+    eds_token_server: TokenServer, origin: str
+) -> None:
+    # The same validation as the settings' URLs: every parser reads what passes alike.
+    credentials = eds_token_server.credentials("http://127.0.0.1:9/")
+    with pytest.raises(CredentialsError, match="origins"):
+        pystac_eds.gdal_env(credentials, origins=[origin])
+    assert eds_token_server.issued == 0
+
+
+def test_gdal_env_origins_must_be_a_list(eds_token_server: TokenServer) -> None:
+    credentials = eds_token_server.credentials("http://127.0.0.1:9/")
+    with pytest.raises(CredentialsError, match="list of origins"):
+        pystac_eds.gdal_env(credentials, origins="https://assets.example")
+
+
+def test_an_origin_with_its_default_port_covers_both_spellings(
+    eds_token_server: TokenServer, eds_token_cache: TokenCache
+) -> None:
+    credentials = eds_token_server.credentials("http://127.0.0.1:9/")
+    pystac_eds.gdal_env(
+        credentials, cache=eds_token_cache, origins=["https://Assets.Example:443", "https://[::1]"]
+    )
+    get = _libgdal.path_option_getter()
+    assert get is not None
+    for href in ("https://assets.example/x.tif", "https://assets.example:443/x.tif"):
+        assert get(f"/vsicurl/{href}", "GDAL_HTTP_HEADER_FILE") is not None, href
+    assert get("/vsicurl/https://[::1]/x.tif", "GDAL_HTTP_HEADER_FILE") is not None
+    assert get("/vsicurl/https://assets.example:8443/x.tif", "GDAL_HTTP_HEADER_FILE") is None
 
 
 def test_without_path_specific_options_the_header_file_is_global_and_we_say_so(
@@ -184,3 +227,13 @@ def test_stopping_one_refresher_leaves_the_others(eds_token_server: TokenServer)
     header_file.stop(first)
     assert not dropped.path.exists() and kept.path.exists()
     assert header_file.ensure_fresh(second) is kept
+
+
+def test_two_caches_of_the_same_credentials_get_two_files(eds_token_server: TokenServer) -> None:
+    credentials = eds_token_server.credentials("http://127.0.0.1:9/")
+    shared = header_file.ensure_fresh(credentials)
+    own = header_file.ensure_fresh(credentials, TokenCache(store=None))
+    assert own.path != shared.path
+    header_file.stop(credentials)  # the default cache's refresher only
+    assert not shared.path.exists()
+    assert own.path.read_text().startswith("Authorization: Bearer eds-test-")

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 import pystac_eds
-from pystac_eds import header_file
+from pystac_eds import gdal, header_file
 from pystac_eds.cache import TokenCache
 from pystac_eds.testing import AssetServer, StacServer, TokenServer
+from pystac_eds.testing._http import Reply, _Handler, _Server
 
 from .pixels import item_pixels, stock
 
@@ -132,3 +133,122 @@ def test_the_refresher_thread_rewrites_the_file_before_expiry(tokens: TokenServe
     assert header.writes >= 2, "the refresher thread did not rewrite the file"
     current = header.path.read_text().split()[-1]
     assert header.path.read_text() != first and tokens.is_valid(current)
+
+
+# -- what must hold outside the Env too ----------------------------------------------------
+#
+# The header file is attached to the API's URLs for the whole process, so the options that
+# keep the bearer away from the 307 target must hold for the whole process. These tests use
+# SigV4 storage: GDAL takes a SigV4 URL for an S3 URL on any host (as it takes EDS's
+# presigned URLs on *.s3.amazonaws.com), caches a redirect to it, and the signature covers
+# the method, so S3 refuses a HEAD with it.
+
+
+@pytest.fixture
+def sigv4_assets() -> Iterator[AssetServer]:
+    with AssetServer(signature="v4") as server:
+        yield server
+
+
+@pytest.fixture
+def sigv4_stac(tokens: TokenServer, sigv4_assets: AssetServer) -> Iterator[StacServer]:
+    with StacServer(tokens, assets=sigv4_assets) as server:
+        stock(server, sigv4_assets, S2, 4, SIZE)
+        yield server
+
+
+#: Any Env but gdal_env()'s (EMPTY_DIR only for the in-process servers, see `read`).
+PLAIN = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+
+
+def proxy_href(stac: StacServer, index: int) -> str:
+    return f"{stac.base_url}/asset-proxy/eds-test/{S2}/{index:05d}.tif"
+
+
+def test_the_307_target_never_sees_the_bearer_inside_or_outside_the_env(
+    tokens: TokenServer, sigv4_stac: StacServer, sigv4_assets: AssetServer
+) -> None:
+    options = pystac_eds.gdal_env(tokens.credentials(sigv4_stac.url), cache=TokenCache(store=None))
+    plain = PLAIN
+    # One file per way of reading, so nothing GDAL remembers of one helps the next.
+    assert (read(proxy_href(sigv4_stac, 0), options) == item_pixels(0, SIZE)).all()
+    assert (read(proxy_href(sigv4_stac, 1), plain) == item_pixels(1, SIZE)).all()
+    with rasterio.Env(**plain):  # the user's own Env around ours: ours exits first
+        assert (read(proxy_href(sigv4_stac, 2), options) == item_pixels(2, SIZE)).all()
+        assert (read(proxy_href(sigv4_stac, 3), plain) == item_pixels(3, SIZE)).all()
+    assert len(proxy_bearers(sigv4_stac)) >= 4 * 3  # every range read went through the proxy
+    assert all(b.startswith("Bearer ") for b in proxy_bearers(sigv4_stac))
+    assert sigv4_assets.seen
+    assert all("Authorization" not in r.headers for r in sigv4_assets.seen)
+    # and storage was never asked with HEAD, which a GET-signed URL does not open
+    assert {(r.method, r.status) for r in sigv4_assets.seen} <= {("GET", 200), ("GET", 206)}
+
+
+def test_gdal_env_sets_the_redirect_options_for_the_whole_process(
+    tokens: TokenServer, sigv4_stac: StacServer
+) -> None:
+    from pystac_eds._libgdal import config_option_getter
+
+    pystac_eds.gdal_env(tokens.credentials(sigv4_stac.url), cache=TokenCache(store=None))
+    get = config_option_getter()
+    assert get is not None
+    assert {key: get(key) for key in gdal.PROCESS_OPTIONS} == gdal.PROCESS_OPTIONS
+
+
+# -- environment proxies ---------------------------------------------------------------------
+
+
+class RecordingProxy(_Server):
+    """An HTTP proxy on loopback that records what it is asked and forwards nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(_ProxyHandler)
+        self.seen: list[tuple[str, str, str]] = []
+
+    @property
+    def url(self) -> str:
+        return self.base_url
+
+
+class _ProxyHandler(_Handler):
+    def do_GET(self) -> None:
+        app: RecordingProxy = self.app
+        with app.lock:
+            app.seen.append((self.command, self.path, self.headers.get("Authorization", "")))
+        self.send(Reply(502, b"not forwarded"))
+
+    do_HEAD = do_GET
+    do_CONNECT = do_GET
+
+
+@pytest.fixture
+def environment_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingProxy]:
+    with RecordingProxy() as proxy:
+        # curl reads the lower-case http_proxy (the upper case only for https), and ALL_PROXY
+        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        for name in ("no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        yield proxy
+
+
+def test_loopback_proxy_reads_never_go_through_an_environment_proxy(
+    tokens: TokenServer, stac: StacServer, assets: AssetServer, environment_proxy: RecordingProxy
+) -> None:
+    options = pystac_eds.gdal_env(tokens.credentials(stac.url), cache=TokenCache(store=None))
+    assert (read(proxy_href(stac, 0), options) == item_pixels(0, SIZE)).all()
+    assert (read(proxy_href(stac, 1), PLAIN) == item_pixels(1, SIZE)).all()
+    assert environment_proxy.seen == []
+    assert proxy_bearers(stac) and assets.seen  # read straight from the API and storage
+
+
+def test_without_path_specific_options_loopback_reads_still_skip_the_proxy(
+    tokens: TokenServer,
+    stac: StacServer,
+    environment_proxy: RecordingProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gdal, "path_option_setter", lambda: None)
+    options = pystac_eds.gdal_env(tokens.credentials(stac.url), cache=TokenCache(store=None))
+    assert (read(proxy_href(stac, 0), options) == item_pixels(0, SIZE)).all()
+    assert environment_proxy.seen == []
