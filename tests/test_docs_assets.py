@@ -16,7 +16,7 @@ pytestmark = pytest.mark.sandbox
 
 
 def test_the_page_has_its_examples() -> None:
-    assert len(BLOCKS) == 5
+    assert len(BLOCKS) == 6
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
