@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -28,12 +29,18 @@ from .errors import MissingItemsError, ResignError
 
 log = logging.getLogger(__name__)
 
-Items = TypeVar("Items", pystac.Item, pystac.ItemCollection, list[pystac.Item])
+Items = TypeVar(
+    "Items", pystac.Item, pystac.ItemCollection, list[pystac.Item], tuple[pystac.Item, ...]
+)
 
 #: The largest page we ask for. The STAC API spec says a server caps a larger ``limit``
 #: at its own maximum (we then follow ``next`` links); some refuse it with a 400 instead,
 #: which we read and retry below.
 MAX_PAGE_LIMIT = 10_000
+#: Where to step down to when an API refuses a limit without saying its maximum: the caps
+#: STAC APIs commonly have (stac-fastapi 10000, Planetary Computer 1000, many 100, ...).
+#: Each refusal costs a request, so few steps, each a likely maximum.
+COMMON_CAPS = (10_000, 5_000, 1_000, 500, 250, 100, 50, 10, 1)
 #: Item ids named in an error message; the error's ``item_ids`` has all of them.
 _NAMED_IN_MESSAGE = 10
 _LIMIT_IN_ERROR = re.compile(r"less than or equal to (\d+)|maximum[^0-9]{0,40}(\d+)", re.I)
@@ -162,14 +169,16 @@ def _check_provenance(items: Sequence[pystac.Item], catalog: Client) -> None:
 
 
 def _api_links(item: pystac.Item) -> Iterator[str]:
-    """The hrefs of an item's ``self`` and ``root`` links (where it was fetched from)."""
+    """The http(s) hrefs of an item's ``self`` and ``root`` links (where it was fetched
+    from). Others say where it was saved (``item.save_object()`` makes ``self`` a local
+    path), not which API it came from."""
     for link in item.links:
         if link.rel not in ("self", "root"):
             continue
         # link.href may resolve the root over the network; read the target as it is.
         target = link.target
         href = target if isinstance(target, str) else target.get_self_href()
-        if href:
+        if href and href.lower().startswith(("https://", "http://")):
             yield href
 
 
@@ -190,6 +199,10 @@ class _Search:
     url: str
     ids: list[str]
     collections: list[str]
+
+    @property
+    def size(self) -> int:
+        return min(len(self.ids), MAX_PAGE_LIMIT)
 
     def pages(self, limit: int) -> Iterator[dict[str, Any]]:
         body: dict[str, Any] | None = {
@@ -229,7 +242,7 @@ def _fetch(catalog: Client, items: Sequence[pystac.Item]) -> dict[Key, dict[str,
     )
     wanted = {(item.collection_id, item.id) for item in items}
     found: dict[Key, dict[str, Any]] = {}
-    for page in _pages_with_accepted_limit(search, min(len(search.ids), MAX_PAGE_LIMIT)):
+    for page in _pages_with_accepted_limit(search):
         use_presigned_hrefs(page)
         for feature in page.get("features", []):
             key = (feature.get("collection"), feature.get("id"))
@@ -250,9 +263,16 @@ def _search_url(catalog: Client) -> str:
     return catalog._search_href()
 
 
-def _pages_with_accepted_limit(search: _Search, limit: int) -> Iterable[dict[str, Any]]:
-    # A server that refuses our limit (400) usually says its maximum: use that, or halve.
-    for _ in range(8):
+#: The limit each client's API accepted after refusing a larger one, so later calls ask
+#: for it straight away (by client, not URL: another server may get the same port later).
+_accepted: weakref.WeakKeyDictionary[StacApiIO, int] = weakref.WeakKeyDictionary()
+
+
+def _pages_with_accepted_limit(search: _Search) -> Iterable[dict[str, Any]]:
+    # A server that refuses our limit (400) usually says its maximum: use that, else step
+    # down through the common caps; a bounded number of times, whatever the server says.
+    limit = min(search.size, _accepted.get(search.io, MAX_PAGE_LIMIT))
+    for _ in range(len(COMMON_CAPS) + 1):
         pages = search.pages(limit)
         try:
             first = next(pages)
@@ -261,11 +281,15 @@ def _pages_with_accepted_limit(search: _Search, limit: int) -> Iterable[dict[str
             if smaller is None:
                 raise
             log.debug("API refused limit=%d; retrying with limit=%d", limit, smaller)
-            limit = smaller
+            limit = _accepted[search.io] = smaller
             continue
         yield first
         yield from pages
         return
+    raise ResignError(
+        f"The API at {search.url} refused {len(COMMON_CAPS) + 1} page sizes in a row "
+        f"(down to limit={limit}); is it a STAC API search endpoint?"
+    )
 
 
 def _accepted_limit(err: APIError, limit: int) -> int | None:
@@ -273,7 +297,9 @@ def _accepted_limit(err: APIError, limit: int) -> int | None:
         return None
     match = _LIMIT_IN_ERROR.search(str(err))
     stated = int(next(g for g in match.groups() if g)) if match else 0
-    return stated if 0 < stated < limit else limit // 2
+    if 0 < stated < limit:
+        return stated
+    return next(cap for cap in COMMON_CAPS if cap < limit)
 
 
 # -- writing fresh hrefs -----------------------------------------------------------------

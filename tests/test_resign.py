@@ -137,6 +137,67 @@ def test_a_refused_limit_is_lowered_to_what_the_api_says(catalog: Client, stac: 
     assert searches(stac) - before == 1 + 3  # the refused one, then ⌈120 / 50⌉ pages
 
 
+def test_a_refused_limit_with_no_maximum_stated_steps_down_through_common_caps(
+    catalog: Client, stac: StacServer
+) -> None:
+    items = expired_items(catalog, 1000)
+    stac.max_limit, stac.refuse_over_limit = 100, True  # "bad limit", no maximum named
+    before = searches(stac)
+    assert len(pystac_eds.resign(items, catalog=catalog)) == 1000
+    # 1000, 500 and 250 refused, then ⌈1000 / 100⌉ pages (halving took 4 + 16 = 20)
+    assert searches(stac) - before == 3 + 10
+    # and the same client asks for what its API took straight away next time
+    before = searches(stac)
+    pystac_eds.resign(items, catalog=catalog)
+    assert searches(stac) - before == 10
+
+
+def test_a_silently_capped_limit_costs_no_extra_request(catalog: Client, stac: StacServer) -> None:
+    items = expired_items(catalog, 1000)
+    stac.max_limit = 100  # the STAC API spec's way: cap, and link the next page
+    before = searches(stac)
+    assert len(pystac_eds.resign(items, catalog=catalog)) == 1000
+    assert searches(stac) - before == 10
+
+
+def test_an_api_that_keeps_lowering_its_maximum_is_given_up_on(
+    catalog: Client, stac: StacServer
+) -> None:
+    items = expired_items(catalog, 100)
+    lower = [f"limit: must be less than or equal to {99 - n}" for n in range(50)]
+    stac.page_faults[1] = [Reply(400, {"code": "BadRequest", "description": d}) for d in lower]
+    with pytest.raises(ResignError, match="refused 10 page sizes"):
+        pystac_eds.resign(items, catalog=catalog)
+    assert len(stac.page_faults[1]) == 50 - 10  # a bounded number of requests
+
+
+def test_a_single_item_saved_and_read_back_is_resigned(
+    catalog: Client, stac: StacServer, clock: FakeClock, tmp_path: Path
+) -> None:
+    (item,) = expired_items(catalog, 1)
+    path = tmp_path / "item.json"
+    item.save_object(dest_href=str(path), include_self_link=True)
+    saved = pystac.Item.from_file(str(path))
+    assert saved.get_self_href() == str(path)  # a local path, not the API's
+    clock.now += 60
+    before = searches(stac)
+    fresh = pystac_eds.resign(saved, catalog=catalog)
+    assert searches(stac) == before + 1
+    assert isinstance(fresh, pystac.Item)
+    assert fresh.assets["visual"].href != saved.assets["visual"].href
+
+
+def test_a_tuple_in_is_a_tuple_out(catalog: Client, clock: FakeClock) -> None:
+    items = tuple(expired_items(catalog, 3))
+    clock.now += 60
+    fresh = pystac_eds.resign(items, catalog=catalog)
+    assert isinstance(fresh, tuple) and [i.id for i in fresh] == [i.id for i in items]
+    assert all(
+        f.assets["visual"].href != i.assets["visual"].href
+        for f, i in zip(fresh, items, strict=True)
+    )
+
+
 def test_items_the_api_no_longer_returns_are_named_and_the_rest_kept(
     catalog: Client, stac: StacServer, clock: FakeClock
 ) -> None:

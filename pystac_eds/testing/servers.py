@@ -274,6 +274,11 @@ class StacServer(_Server):
     after the token check and before the real page (429s, 5xx of the API itself);
     :attr:`redirect_to`, when set, answers every request with a 307 to that base URL
     plus the request's path and query.
+
+    :attr:`max_limit` caps ``/search`` pages: a larger ``limit`` is capped silently (what
+    the STAC API spec asks), or refused with a 400 that does not say the maximum when
+    :attr:`refuse_over_limit` is set. :attr:`collection_assets` maps a collection id to
+    the assets its collection document carries (presented like items' assets).
     """
 
     def __init__(
@@ -301,6 +306,9 @@ class StacServer(_Server):
         self.script: list[Reply] = []
         self.page_faults: dict[int, list[Reply]] = {}
         self.redirect_to: str | None = None
+        self.max_limit: int | None = None
+        self.refuse_over_limit = False
+        self.collection_assets: dict[str, dict[str, dict[str, Any]]] = {}
 
     @property
     def url(self) -> str:
@@ -374,12 +382,12 @@ class _StacHandler(_Handler):
         if path == "/conformance":
             return self.send(Reply(200, {"conformsTo": CONFORMANCE}))
         if path == "/collections":
-            cols = [self._collection(base, c) for c in app.collections]
+            cols = [self._presented(self._collection(base, c)) for c in app.collections]
             return self.send(Reply(200, {"collections": cols, "links": []}))
         segments = path.strip("/").split("/")
         if segments[0] == "collections" and len(segments) >= 2 and segments[1] in app.collections:
             if len(segments) == 2:
-                return self.send(Reply(200, self._collection(base, segments[1])))
+                return self.send(Reply(200, self._presented(self._collection(base, segments[1]))))
             if len(segments) == 3 and segments[2] == "items":
                 params = {**params, "collections": segments[1]}
                 return self._search(method, f"{base}{path}", params)
@@ -417,7 +425,8 @@ class _StacHandler(_Handler):
         }
 
     def _collection(self, base: str, name: str) -> dict[str, Any]:
-        return {
+        assets = self.app.collection_assets.get(name)
+        return ({"assets": assets} if assets else {}) | {
             "type": "Collection",
             "stac_version": "1.0.0",
             "id": name,
@@ -452,6 +461,10 @@ class _StacHandler(_Handler):
     def _search(self, method: str, href: str, params: dict[str, Any]) -> None:
         app: StacServer = self.app
         limit = int(params.get("limit") or app.page_size)
+        if app.max_limit is not None and limit > app.max_limit:
+            if app.refuse_over_limit:
+                return self.send(Reply(400, {"code": "BadRequest", "description": "bad limit"}))
+            limit = app.max_limit
         offset = int(params.get("token") or 0)
         page = offset // max(limit, 1) + 1
         with app.lock:
