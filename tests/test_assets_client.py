@@ -119,3 +119,24 @@ def test_presigned_url_works_with_plain_requests_and_not_after_expiry(
     assert expires is not None
     eds_asset_server.clock = lambda: expires.timestamp() + 1
     assert requests.get(href, timeout=10).status_code == 403
+
+
+def test_collection_assets_through_the_client_are_presigned(
+    eds_token_server: TokenServer, eds_stac_server: StacServer, eds_asset_server: AssetServer
+) -> None:
+    thumbnail = {"href": f"s3://eds-test/{S2}/thumbnail.png", "roles": ["thumbnail"]}
+    eds_stac_server.collection_assets[S2] = {"thumbnail": thumbnail}
+    eds_asset_server.put(thumbnail["href"], b"png")
+    catalog = open_catalog(eds_token_server, eds_stac_server)
+    collections = {
+        "get_collection": catalog.get_collection(S2),
+        "get_collections": next(c for c in catalog.get_collections() if c.id == S2),
+    }
+    for how, collection in collections.items():
+        asset = collection.assets["thumbnail"]
+        assert asset.href.startswith(eds_asset_server.base_url + "/"), how
+        assert asset.extra_fields["alternate"]["s3"]["href"] == thumbnail["href"], how
+        assert parse_rfc3339(asset.extra_fields["expires"]) == url_expiry(asset.href), how
+        assert requests.get(asset.href, timeout=10).content == b"png", how
+    raw = open_catalog(eds_token_server, eds_stac_server, asset_access="raw")
+    assert raw.get_collection(S2).assets["thumbnail"].href == thumbnail["href"]
