@@ -146,13 +146,12 @@ def _prefixes(api_url: str, origins: Iterable[str]) -> list[str]:
 def _origin_prefixes(url: str, setting: str) -> list[str]:
     parts = urlsplit(check_url(url, setting, carries="EDS token"))
     netloc = parts.netloc.lower()
-    if parts.port is None:
+    if parts.port not in (None, _DEFAULT_PORTS[parts.scheme]):
         return [f"{_VSICURL}{parts.scheme}://{netloc}/"]
-    bare = netloc.rsplit(":", 1)[0]
-    if parts.port != _DEFAULT_PORTS[parts.scheme]:
-        return [f"{_VSICURL}{parts.scheme}://{netloc}/"]
-    # The default port written out or not: the same origin, two spellings GDAL tells apart.
-    return [f"{_VSICURL}{parts.scheme}://{bare}/", f"{_VSICURL}{parts.scheme}://{netloc}/"]
+    # The default port written out or not: one origin, two spellings GDAL tells apart.
+    host = netloc.rsplit(":", 1)[0] if parts.port is not None else netloc
+    port = _DEFAULT_PORTS[parts.scheme]
+    return [f"{_VSICURL}{parts.scheme}://{host}/", f"{_VSICURL}{parts.scheme}://{host}:{port}/"]
 
 
 def _is_loopback_prefix(prefix: str) -> bool:

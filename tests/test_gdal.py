@@ -187,7 +187,7 @@ def test_gdal_env_origins_must_be_a_list(eds_token_server: TokenServer) -> None:
         pystac_eds.gdal_env(credentials, origins="https://assets.example")
 
 
-def test_an_origin_with_its_default_port_covers_both_spellings(
+def test_an_origin_with_or_without_its_default_port_covers_both_spellings(
     eds_token_server: TokenServer, eds_token_cache: TokenCache
 ) -> None:
     credentials = eds_token_server.credentials("http://127.0.0.1:9/")
@@ -198,7 +198,8 @@ def test_an_origin_with_its_default_port_covers_both_spellings(
     assert get is not None
     for href in ("https://assets.example/x.tif", "https://assets.example:443/x.tif"):
         assert get(f"/vsicurl/{href}", "GDAL_HTTP_HEADER_FILE") is not None, href
-    assert get("/vsicurl/https://[::1]/x.tif", "GDAL_HTTP_HEADER_FILE") is not None
+    for href in ("https://[::1]/x.tif", "https://[::1]:443/x.tif"):
+        assert get(f"/vsicurl/{href}", "GDAL_HTTP_HEADER_FILE") is not None, href
     assert get("/vsicurl/https://assets.example:8443/x.tif", "GDAL_HTTP_HEADER_FILE") is None
 
 
