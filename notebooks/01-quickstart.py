@@ -153,7 +153,7 @@ plt.show()
 # item would stack one outline on top of another. We group the items by tile instead (the
 # `grid:code` property, or the footprint itself when an item has none) and draw each tile
 # once, with how many scenes it has and how many are clear. The dashed box is the search
-# area: footprints only need to touch it, so some reach outside. For context,
+# area: footprints only need to touch it, so a tile may reach outside it. For context,
 # [basemap](https://matplotlib.org/basemap/) draws coastlines, lake shores and country
 # borders from data installed with it, so the map needs no download and no web tiles.
 

@@ -36,15 +36,21 @@ catalog = pystac_eds.open()
 # ## A local cluster
 #
 # Two worker processes on this machine. The same code runs on a remote cluster: point
-# dask's `Client` at its scheduler instead. (`dashboard_address=None` keeps the example free of
-# the dashboard's extra dependencies. Leave it out to get the dashboard.)
+# dask's `Client` at its scheduler instead. (`dashboard_address="127.0.0.1:0"` puts dask's
+# status page on any free local port, not on 8787, which another cluster may hold; the page
+# itself needs `pip install bokeh`. `dashboard_address=None` would still take 8787 for the
+# scheduler's other web pages.)
 
 # %%
 from dask.distributed import Client as DaskClient
 from dask.distributed import LocalCluster
 
 cluster = LocalCluster(
-    n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None
+    n_workers=2,
+    threads_per_worker=2,
+    processes=True,
+    host="127.0.0.1",
+    dashboard_address="127.0.0.1:0",
 )
 dask_client = DaskClient(cluster)
 print(f"{len(dask_client.scheduler_info()['workers'])} workers")

@@ -285,6 +285,7 @@ def test_04_scale_out(
     assert "disk token cache: on" in output
     assert re.findall(r"token requests on worker \S+: (\d+)", output) == ["0", "0"]
     assert "in all: 1" in output
+    assert "Warning" not in output  # e.g. dask's "Port 8787 is already in use"
     ndvi = re.search(r"mean NDVI of (\d+) June scene\(s\), computed on the workers", output)
     assert ndvi is not None and int(ndvi[1]) > 0
 
