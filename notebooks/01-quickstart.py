@@ -12,7 +12,8 @@
 # 1. see where your settings come from,
 # 2. open the catalog and browse its collections,
 # 3. search for Sentinel-2 scenes over farmland in western Kenya,
-# 4. look at the results as a table, then as two plots.
+# 4. look at the results as a table, then as a plot and a map,
+# 5. load the pixels of the clearest scene.
 
 # %% [markdown]
 # ## 1. Settings: environment variables or an `EDS.env` file
@@ -83,7 +84,7 @@ collections
 # A search names collections, an area (`bbox`: west, south, east, north in degrees) and a time
 # range. `max_items` caps how many items come back. Results arrive in pages, one request per
 # page, and every request carries a valid token. On a long search pystac-eds replaces that
-# token before it expires (see `02-long-running.ipynb`).
+# token before it expires (see [02. Searches that outlive their token](02-long-running.ipynb)).
 
 # %%
 BBOX = [34.0, -1.0, 36.0, 1.0]  # farmland around Kisumu and Lake Victoria, western Kenya
@@ -145,21 +146,23 @@ fig.autofmt_xdate()
 plt.show()
 
 # %% [markdown]
-# ## 7. Footprints on a map
+# ## 7. Tiles on a map
 #
-# Each item's `geometry` is its footprint in longitude/latitude. matplotlib's
-# `PolyCollection` draws the outlines, coloured by cloud cover; the dashed box is the search
-# area (footprints only need to touch it, so some reach outside). For context,
+# Each item's `geometry` is its footprint in longitude/latitude. Sentinel-2 revisits the same
+# tiles of a fixed grid, so most items share their footprint with many others: drawing every
+# item would stack one outline on top of another. We group the items by tile instead (the
+# `grid:code` property, or the footprint itself when an item has none) and draw each tile
+# once, with how many scenes it has and how many are clear. The dashed box is the search
+# area: footprints only need to touch it, so a tile may reach outside it. For context,
 # [basemap](https://matplotlib.org/basemap/) draws coastlines, lake shores and country
 # borders from data installed with it, so the map needs no download and no web tiles.
-# Repeat passes over one tile share one footprint, so they stack up on the map (on the
-# sandbox every scene here is tile 36NXF: one square, drawn once per pass).
 
 # %%
+import json
 from typing import Any
 
-from matplotlib.collections import PolyCollection
-from matplotlib.patches import Rectangle
+import numpy as np
+from matplotlib.patches import Polygon, Rectangle
 from mpl_toolkits.basemap import Basemap
 
 
@@ -172,17 +175,23 @@ def outer_rings(geometry: dict[str, Any]) -> list[list[list[float]]]:
     return []
 
 
-rings, cloud = [], []
+tiles: dict[str, list[Any]] = {}  # tile -> its items
 for item in items:
-    for ring in outer_rings(item.geometry or {"type": None}):
-        rings.append(ring)
-        cloud.append(item.properties.get("eo:cloud_cover", 0))
+    tile = item.properties.get("grid:code") or json.dumps(item.geometry, sort_keys=True)
+    tiles.setdefault(tile, []).append(item)
+print(f"{len(items)} items on {len(tiles)} tile(s)")
 
 fig, ax = plt.subplots(figsize=(7, 6))
-footprints = PolyCollection(
-    rings, array=cloud, cmap="viridis_r", alpha=0.35, edgecolor="k", linewidth=0.4
-)
-ax.add_collection(footprints)
+for scenes in tiles.values():
+    rings = outer_rings(scenes[0].geometry or {"type": None})
+    for ring in rings:
+        ax.add_patch(Polygon(ring, facecolor="#1f77b426", edgecolor="tab:blue", linewidth=1.5))
+    if rings:  # a label in the middle of the tile
+        name = scenes[0].properties.get("grid:code", "")
+        clear_scenes = sum(s.properties.get("eo:cloud_cover", 100) < 20 for s in scenes)
+        label = f"{name}\n{len(scenes)} scenes\n{clear_scenes} under 20% cloud".strip()
+        lon, lat = np.mean(rings[0], axis=0)
+        ax.text(lon, lat, label, ha="center", va="center", fontsize=9)
 west, south, east, north = BBOX
 ax.add_patch(Rectangle((west, south), east - west, north - south, fill=False, linestyle="--"))
 ax.autoscale_view()
@@ -197,8 +206,7 @@ land.drawcountries(linewidth=0.8, linestyle=":")
 grid = dict(linewidth=0.3, color="0.6", dashes=[1, 2])  # a 1-degree grid, labelled
 land.drawparallels(range(-5, 6), labels=[True, False, False, False], **grid)
 land.drawmeridians(range(30, 41), labels=[False, False, False, True], **grid)
-fig.colorbar(footprints, ax=ax, label="cloud cover (%)", shrink=0.8)
-ax.set_title(f"{len(items)} footprints around Lake Victoria")
+ax.set_title(f"{len(items)} scenes on {len(tiles)} tile(s) around Lake Victoria")
 plt.show()
 
 # %% [markdown]
@@ -210,7 +218,6 @@ plt.show()
 # (Against the sandbox the pixels are synthetic: blocky fields, a drawn river, a round town.)
 
 # %%
-import numpy as np
 import odc.stac
 
 clearest = min(items, key=lambda item: item.properties.get("eo:cloud_cover", 100))
@@ -227,13 +234,16 @@ plt.show()
 # %% [markdown]
 # ## Next
 #
-# - `02-long-running.ipynb`: searches that run longer than a token lives.
-# - `03-existing-code.ipynb`: adding pystac-eds to pystac-client code you already have, to any
-#   `requests` session, and the `pystac-eds` command line.
-# - `04-scale-out.ipynb`: parallel searches on dask workers.
-# - `05-pixels.ipynb`: NDVI, a year of it, fresh URLs with `resign`, and EDS's proxy URLs.
+# - [02. Searches that outlive their token](02-long-running.ipynb): searches that run longer
+#   than a token lives.
+# - [03. Bring pystac-eds to code you already have](03-existing-code.ipynb): pystac-client
+#   code you already have, any `requests` session, and the `pystac-eds` command line.
+# - [04. Scale out](04-scale-out.ipynb): parallel searches on dask workers.
+# - [05. From search results to pixels](05-pixels.ipynb): NDVI, a year of it, fresh URLs
+#   with `resign`, and EDS's proxy URLs.
 #
 # Asset links: by default (`asset_access="presigned"`) the hrefs are signed URLs that EDS keeps
 # valid for 12 hours; `pystac_eds.resign(items)` renews them. Use
 # `pystac_eds.open(asset_access="proxy")` for EDS proxy URLs (read them with
-# `pystac_eds.gdal_env()`), or `"raw"` for the stored hrefs. See the Assets page of the docs.
+# `pystac_eds.gdal_env()`), or `"raw"` for the stored hrefs. The
+# [Assets and pixels](../docs/assets.md) page explains all three.

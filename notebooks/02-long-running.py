@@ -191,14 +191,16 @@ print(f"12 threads, {sum(found)} items, {cache.token_requests - before} token re
 # ## Across kernels and processes: the disk cache
 #
 # `pystac_eds.open()` without `cache=` uses the process-wide `TokenCache.default()`, which
-# also keeps tokens in a small cache on disk, in your user cache folder, with owner-only
-# permissions. It holds tokens only, never secrets. A restarted kernel, another notebook, the
+# also keeps tokens in a small cache on disk, with owner-only permissions: in your user
+# cache folder (`~/.cache/pystac-eds` on Linux), or in the folder `EDS_TOKEN_CACHE` names.
+# It holds tokens only, never secrets. A restarted kernel, another notebook, the
 # `pystac-eds` command line or a dask worker on the same machine picks up a token from there
-# instead of requesting its own. Set `EDS_TOKEN_CACHE` to choose the folder, or to `off`
-# to keep tokens in memory only.
+# instead of requesting its own. Set `EDS_TOKEN_CACHE=off` to keep tokens in memory only.
+# Which folder this kernel uses:
 
 # %%
-TokenCache.default()  # store = where tokens persist (None: memory only)
+disk = TokenCache.default().store  # None with EDS_TOKEN_CACHE=off
+print("disk cache:", disk or "off, tokens in memory only")
 
 # %% [markdown]
 # ## Summary

@@ -55,6 +55,32 @@ items = catalog.search(collections=["sentinel-2-l2a"], max_items=5).item_collect
 [item.id for item in items]
 
 # %% [markdown]
+# ### Asset hrefs ready to read: `modifier=pystac_eds.use_presigned_hrefs`
+#
+# `stac_io()` asks EDS for presigned asset URLs, but EDS leaves each asset's `href` as
+# stored (`s3://…`) and puts the signed HTTPS URL aside, at `alternate.download.href`, where
+# odc-stac, stackstac and rasterio do not look:
+
+# %%
+print(items[0].assets["red"].href)
+
+# %% [markdown]
+# `pystac_eds.open()` moves the signed URLs into `href` for you. With `Client.open`, pass
+# `modifier=pystac_eds.use_presigned_hrefs`: pystac-client runs it on every item and
+# collection it returns, as it runs planetary-computer's `sign_inplace`. It keeps the stored
+# href as `alternate["s3"]` and records in `expires` when the URL stops working.
+
+# %%
+catalog = Client.open(
+    URL, stac_io=pystac_eds.stac_io(), modifier=pystac_eds.use_presigned_hrefs, timeout=(10, 120)
+)
+item = next(catalog.search(collections=["sentinel-2-l2a"], max_items=1).items())
+red = item.assets["red"]
+print("href      ", red.href.split("?")[0], "?… (signed)")
+print("stored as ", red.extra_fields["alternate"]["s3"]["href"])
+print("expires   ", red.extra_fields["expires"])
+
+# %% [markdown]
 # ## 2. `EDSAuth` on a `requests` session
 #
 # Not everything is a pystac-client call. You may want the raw JSON, an endpoint pystac-client

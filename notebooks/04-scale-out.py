@@ -14,8 +14,9 @@
 # %% [markdown]
 # > **Settings.** This notebook reads `EDS_SECRET` (and, for legacy credentials,
 # > `EDS_CLIENT_ID` and `EDS_AUTH_URL`) from the environment or from an `EDS.env` file next to
-# > it, so it runs unchanged against the Earth Data Store. **No EDS account, or offline?** In a
-# > terminal, in this folder: `pip install 'pystac-eds[sandbox]'`, then
+# > it, so it runs unchanged against the Earth Data Store. It needs dask and, for its last
+# > cell, odc-stac: `pip install 'pystac-eds[notebooks,pixels]'`. **No EDS account, or
+# > offline?** In a terminal, in this folder: `pip install 'pystac-eds[sandbox]'`, then
 # > `pystac-eds sandbox > EDS.env` and leave it running. It starts a local EDS look-alike
 # > and writes its settings to `EDS.env`, which the notebook picks up (or `export` the lines
 # > it prints before starting Jupyter).
@@ -35,15 +36,21 @@ catalog = pystac_eds.open()
 # ## A local cluster
 #
 # Two worker processes on this machine. The same code runs on a remote cluster: point
-# dask's `Client` at its scheduler instead. (`dashboard_address=None` keeps the example free of
-# the dashboard's extra dependencies. Leave it out to get the dashboard.)
+# dask's `Client` at its scheduler instead. (`dashboard_address="127.0.0.1:0"` puts dask's
+# status page on any free local port, not on 8787, which another cluster may hold; the page
+# itself needs `pip install bokeh`. `dashboard_address=None` would still take 8787 for the
+# scheduler's other web pages.)
 
 # %%
 from dask.distributed import Client as DaskClient
 from dask.distributed import LocalCluster
 
 cluster = LocalCluster(
-    n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None
+    n_workers=2,
+    threads_per_worker=2,
+    processes=True,
+    host="127.0.0.1",
+    dashboard_address="127.0.0.1:0",
 )
 dask_client = DaskClient(cluster)
 print(f"{len(dask_client.scheduler_info()['workers'])} workers")
@@ -52,8 +59,7 @@ print(f"{len(dask_client.scheduler_info()['workers'])} workers")
 # ## One task: one search, plain rows back
 #
 # A task runs one search and returns plain dictionaries, which are cheaper to send back than
-# full STAC items. The catalog is *scattered* once, so every worker holds one copy of it and
-# all tasks on that worker share its connection pool and token.
+# full STAC items.
 
 # %%
 BBOX = [34.0, -1.0, 36.0, 1.0]  # western Kenya
@@ -105,17 +111,22 @@ futures = [dask_client.submit(search_rows, shared, c, m) for c, m in searches]
 df = pd.DataFrame([row for rows in dask_client.gather(futures) for row in rows])
 dask_seconds = time.perf_counter() - began
 print(f"{len(futures)} searches on {df['worker pid'].nunique()} worker processes: {len(df)} items")
-print(f"serial {serial_seconds:.1f} s, dask {dask_seconds:.1f} s")
+faster = "dask" if dask_seconds < serial_seconds else "the serial loop"
+ratio = max(serial_seconds, dask_seconds) / min(serial_seconds, dask_seconds)
+print(
+    f"serial {serial_seconds:.1f} s, dask {dask_seconds:.1f} s: {faster} was {ratio:.1f}x as fast"
+)
 df.head()
 
 # %% [markdown]
-# Which one wins depends on where the time goes. A search spends most of its time waiting
-# for the API. Against the offline sandbox on this machine that wait is a few milliseconds,
-# less than what dask spends shipping the catalog, sending each task to a worker and its
-# result back, and fetching each worker's first token: here the serial loop is usually as
-# fast or faster. Against EDS each page is a round trip over the internet, and the workers' four
-# threads wait for four searches at once: the more searches and the farther the API,
-# the larger the gain. Both ways find the same items.
+# Which one wins, and by how much, depends on where the time goes; the line above says how
+# it went on this run. A search spends most of its time waiting for the API, and four worker
+# threads wait for four searches at once. Against it stand dask's own costs: shipping the
+# catalog, sending each task to a worker and its result back, and each worker's first token.
+# Against the offline sandbox on one machine the wait is short and those costs weigh as
+# much as the searches, so the gain is small or even a loss on a busy machine. Against EDS
+# each page is a round trip over the internet: the more searches and the farther the API,
+# the larger dask's lead. Both ways find the same items.
 
 # %% [markdown]
 # ## One table, one picture
@@ -146,35 +157,44 @@ per_month.sum()
 #
 # Every process has its own `TokenCache.default()`, and `dask_client.run` asks each worker
 # for its count. This kernel made one request when it opened the catalog, and used that token
-# for the 72 serial searches too. Each worker process requests a token the first time one of
-# its tasks needs one, and its threads share it for all their searches after that. With the
-# disk cache on (the default) the workers even pick up the token this kernel already saved,
-# so they make none; with `EDS_TOKEN_CACHE=off` each makes one. Either way: 144 searches, at
-# most three token requests.
+# for the 72 serial searches too. A worker process needs a token the first time one of its
+# tasks searches, and its threads share it for all their searches after that. With the disk
+# token cache on (the default), the worker finds the token this kernel saved there and makes
+# no request: one token request in all. With `EDS_TOKEN_CACHE=off`, each worker requests its
+# own: three in all. Either way the count does not grow with the 144 searches.
 
 # %%
 on_workers = dask_client.run(lambda: TokenCache.default().token_requests)
 here = TokenCache.default().token_requests
+disk = TokenCache.default().store
 print(f"{len(searches)} serial searches and {len(futures)} on dask")
+print("disk token cache:", "off" if disk is None else "on")
 print(f"token requests in this kernel: {here}")
 for worker, count in on_workers.items():
     print(f"token requests on worker {worker}: {count}")
 print(f"in all: {here + sum(on_workers.values())}")
 
 # %% [markdown]
-# ## Pixels
+# ## Pixels on the workers
 #
-# Against EDS, item assets are pre-signed URLs by default, so the same workers can load the
-# pixels with [odc-stac](https://odc-stac.readthedocs.io) or
-# [stackstac](https://stackstac.readthedocs.io) and no extra authentication:
-#
-# ```python
-# import odc.stac
-#
-# data = odc.stac.load(items, bands=["red", "nir"], resolution=10, chunks={})
-# ```
-#
-# This notebook stops at the metadata.
+# Item assets from `pystac_eds.open()` are presigned URLs, readable as they are, so the same
+# workers can load the pixels with [odc-stac](https://odc-stac.readthedocs.io) (or
+# [stackstac](https://stackstac.readthedocs.io)) and no extra authentication. With
+# `chunks={}` the load is lazy: a dask graph, which `.compute()` runs on the cluster. Here:
+# the mean NDVI of each June scene over a small area around Kisumu (it needs the `[pixels]`
+# extra; [05. From search results to pixels](05-pixels.ipynb) goes further).
+
+# %%
+import odc.stac
+
+KISUMU = (34.70, -0.15, 34.85, -0.05)  # west, south, east, north
+june = catalog.search(
+    collections=["sentinel-2-l2a"], bbox=KISUMU, datetime="2024-06"
+).item_collection()
+data = odc.stac.load(june, bands=["red", "nir"], bbox=KISUMU, chunks={}).astype("float32")
+ndvi = ((data.nir - data.red) / (data.nir + data.red)).mean(dim=["x", "y"])
+print(f"mean NDVI of {len(june)} June scene(s), computed on the workers:")
+print(ndvi.compute().to_series().round(2).to_string())
 
 # %%
 dask_client.close()

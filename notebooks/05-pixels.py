@@ -145,6 +145,7 @@ print("same pixels as the presigned load:", same)
 # ## What next
 #
 # - On a dask cluster, create the `distributed.Client` first: `gdal_env()` then sets up
-#   every worker too (see the [Assets](../docs/assets.md) page).
-# - The [Assets](../docs/assets.md) page has the table of what is sent to which host, and
-#   the limits.
+#   every worker too (see [Assets: on dask](../docs/assets.md#on-dask)).
+# - The Assets page has the table of
+#   [what is sent to which host](../docs/assets.md#what-is-sent-to-which-host), and the
+#   [limits](../docs/assets.md#limits).

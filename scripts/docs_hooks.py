@@ -4,7 +4,14 @@
   site and an entry under "Tutorials" in the nav. The notebook comes, with its outputs,
   from the last ``pytest -m notebooks`` run that kept them (``PYSTAC_EDS_EXECUTED_NOTEBOOKS``,
   default ``build/notebooks``, as ``scripts/test`` does) if its cells are still the
-  committed ones, else the committed one without outputs.
+  committed ones, else the committed one without outputs. That fallback is a warning (so
+  ``--strict`` fails) in CI (``CI`` set) and in ``scripts/test``
+  (``PYSTAC_EDS_REQUIRE_OUTPUTS=1``): the published site must show outputs. Elsewhere,
+  e.g. ``bash scripts/docs`` for someone editing a page, it is an INFO line.
+- A tutorial page gets a button to download its notebook.
+- Links in the tutorials are written for GitHub and Jupyter, relative to ``notebooks/``
+  (``../docs/assets.md#limits``, ``02-long-running.ipynb``): on the site they become the
+  URLs of those pages. A relative link to anything the site does not have is a warning.
 - ``{{ include PATH }}`` lines: that repository file (``benchmarks/results.md``).
 - The API reference: Sphinx roles in docstrings shown as plain code.
 - ``reference/cli.md``: ``pystac-eds --help`` and each command's ``--help``, for every
@@ -17,15 +24,21 @@ import argparse
 import json
 import logging
 import os
+import posixpath
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+from mkdocs.structure.toc import AnchorLink
+from mkdocs.utils import get_relative_url
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -61,10 +74,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     shutil.rmtree(staged, ignore_errors=True)
     (staged / "tutorials").mkdir(parents=True)
     for source in tutorial_sources():
-        notebook = EXECUTED / f"{source.stem}.ipynb"
-        if not _same_cells(notebook, source.with_suffix(".ipynb")):
-            log.info("tutorial %s without outputs (run pytest -m notebooks)", source.stem)
-            notebook = source.with_suffix(".ipynb")
+        notebook = chosen_notebook(source)
         shutil.copyfile(notebook, staged / "tutorials" / notebook.name)
         files.append(
             File(
@@ -76,6 +86,37 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         )
     files.append(File.generated(config, "reference/cli.md", content=cli_reference()))
     return files
+
+
+def outputs_required() -> bool:
+    """Whether a tutorial without outputs must fail the build: in CI, and in scripts/test."""
+    flags = (os.environ.get("CI", ""), os.environ.get("PYSTAC_EDS_REQUIRE_OUTPUTS", ""))
+    return any(flag.strip().lower() not in ("", "0", "false", "no") for flag in flags)
+
+
+def chosen_notebook(source: Path) -> Path:
+    """The executed notebook of ``source`` if it ran the committed cells, else the committed
+    one (no outputs), with a warning where outputs are required and an INFO line elsewhere."""
+    executed = EXECUTED / f"{source.stem}.ipynb"
+    committed = source.with_suffix(".ipynb")
+    if _same_cells(executed, committed):
+        return executed
+    why = "is stale (its cells differ)" if executed.exists() else "does not exist"
+    level = logging.WARNING if outputs_required() else logging.INFO
+    log.log(
+        level,
+        "tutorial %s shown without outputs: %s %s; run "
+        "`PYSTAC_EDS_EXECUTED_NOTEBOOKS=%s pytest -m notebooks` first",
+        source.stem,
+        _shown(executed),
+        why,
+        _shown(EXECUTED),
+    )
+    return committed
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _same_cells(executed: Path, committed: Path) -> bool:
@@ -90,8 +131,11 @@ def _same_cells(executed: Path, committed: Path) -> bool:
     return sources(executed) == sources(committed)
 
 
-# The docstrings use Sphinx roles (:class:`X`), which Markdown shows as ":class:" + code.
-SPHINX_ROLE = re.compile(r":(?:class|meth|func|attr|mod|exc|data|obj):(?=<code)")
+# The docstrings use Sphinx roles (:class:`X`, :exc:`~pkg.X`), which Markdown shows as
+# ":class:" + code (and the "~" that tells Sphinx to show the last name only), and end
+# the paragraph before a literal block with reStructuredText's "::".
+SPHINX_ROLE = re.compile(r":(?:class|meth|func|attr|mod|exc|data|obj):(<code>)~?")
+LITERAL_BLOCK_MARK = re.compile(r"(?<=\w)::(?=</p>)")
 
 
 # `{{ include benchmarks/results.md }}` on a page: that file as it is in the repository.
@@ -109,9 +153,99 @@ def _included(relative: str) -> str:
     return re.sub(r"^([^\s`|#-].*)\n(- )", r"\1\n\n\2", text, flags=re.MULTILINE)
 
 
-def on_page_content(html: str, **_: object) -> str:
-    """Drop the Sphinx role prefixes the API reference would otherwise show."""
-    return SPHINX_ROLE.sub("", html)
+def on_page_content(html: str, page: Page, files: Files, **_: object) -> str:
+    """Drop the Sphinx and reStructuredText marks the API reference would otherwise show;
+    point the tutorials' links and table of contents at the site's pages and headings."""
+    if TUTORIAL_PAGE.fullmatch(page.file.src_uri):
+        html = site_links(html, page.url, lambda src: _url_of(files, src))
+        _align_toc(page, html)
+        html = _download_button(page) + html
+    return LITERAL_BLOCK_MARK.sub(":", SPHINX_ROLE.sub(r"\1", html))
+
+
+# Material Design's "download" icon, as the theme draws its page buttons.
+DOWNLOAD_ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">'
+    '<path d="M5 20h14v-2H5m14-9h-4V3H9v6H5l7 7z"/></svg>'
+)
+
+
+def _download_button(page: Page) -> str:
+    """A button to download the notebook, which mkdocs-jupyter (``include_source``) copies
+    next to the page but does not link."""
+    name = posixpath.basename(page.file.src_uri)
+    notebook = posixpath.join(posixpath.dirname(page.file.dest_uri), name)
+    return (
+        f'<a href="{get_relative_url(notebook, page.url)}" download '
+        f'title="Download the notebook" class="md-content__button md-icon">{DOWNLOAD_ICON}</a>'
+    )
+
+
+HEADING = re.compile(
+    r"<h([1-6])\b[^>]*?\bid=\"(?P<id>[^\"]+)\"[^>]*>(?P<inner>.*?)</h\1>", re.DOTALL
+)
+ANCHOR_LINK = re.compile(r'<a class="anchor-link"[^>]*>.*?</a>', re.DOTALL)
+TAG = re.compile(r"<[^>]+>")
+
+
+def _align_toc(page: Page, html: str) -> None:
+    """Point the table of contents of a tutorial at its headings, with their whole titles.
+    mkdocs-jupyter makes it with Python-Markdown, which drops code spans ("or an `EDS.env`
+    file" -> title "or an  file", anchor "or-an-file"), while the headings keep them
+    (anchor "or-an-edsenv-file", as on GitHub)."""
+    entries = list(_flat(page.toc.items))
+    headings = list(HEADING.finditer(html))
+    if len(entries) != len(headings):
+        log.warning("%s: %d TOC entries for %d headings", page.url, len(entries), len(headings))
+        return
+    for entry, heading in zip(entries, headings, strict=True):
+        entry.id = heading["id"]
+        # Still HTML-escaped text, as the theme expects a TOC title to be.
+        entry.title = TAG.sub("", ANCHOR_LINK.sub("", heading["inner"])).strip()
+
+
+def _flat(entries: list[AnchorLink]) -> Iterator[AnchorLink]:
+    for entry in entries:
+        yield entry
+        yield from _flat(entry.children)
+
+
+TUTORIAL_PAGE = re.compile(r"tutorials/[^/]+\.ipynb")
+# A link attribute whose value is a relative path: no scheme, not `//host`, `/x` or `#x`.
+RELATIVE_HREF = re.compile(
+    r"""(?P<attr>\b(?:href|src)=)(?P<q>["'])"""
+    r"""(?P<path>(?![a-z][a-z0-9+.-]*:|[/#])[^"'#?]+)(?P<rest>[?#][^"']*)?(?P=q)""",
+    re.IGNORECASE,
+)
+
+
+def site_links(html: str, page_url: str, url_of: Callable[[str], str | None]) -> str:
+    """``html`` of a tutorial page with its repository-relative links (from ``notebooks/``,
+    as on GitHub and in Jupyter) replaced by links to the site's pages. ``url_of`` maps a
+    docs source path (``assets.md``, ``tutorials/02-x.ipynb``) to its URL, or None."""
+
+    def replace(match: re.Match[str]) -> str:
+        path, rest = match["path"], match["rest"] or ""
+        in_repo = posixpath.normpath(posixpath.join("notebooks", unquote(path)))
+        if in_repo.startswith("docs/"):
+            src = in_repo.removeprefix("docs/")
+        elif in_repo.startswith("notebooks/") and in_repo.endswith(".ipynb"):
+            src = "tutorials/" + in_repo.removeprefix("notebooks/")
+        else:
+            src = None
+        url = url_of(src) if src else None
+        if url is None:
+            log.warning("%s: the link %s leads to no page of the site", page_url, path)
+            return match[0]
+        new = get_relative_url(url, page_url) + rest
+        return f"{match['attr']}{match['q']}{new}{match['q']}"
+
+    return RELATIVE_HREF.sub(replace, html)
+
+
+def _url_of(files: Files, src: str) -> str | None:
+    file = files.get_file_from_path(src)
+    return None if file is None else file.url
 
 
 def _commands() -> list[str]:
