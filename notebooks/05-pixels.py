@@ -124,18 +124,23 @@ print("same items, same order:", [i.id for i in fresh] == [i.id for i in year])
 #
 # EDS can also hand out *proxy* URLs (`asset_access="proxy"`). They never expire, but each
 # read needs a current bearer token, and GDAL does not know about tokens.
-# `pystac_eds.gdal_env()` gives GDAL options that hold no token: the token sits in a private
-# file that pystac-eds rewrites before it expires, and GDAL attaches it only to EDS's own
-# URLs, never to the storage the proxy redirects to. `odc.stac.configure_rio` makes
-# odc-stac use those options.
+# `pystac_eds.gdal_env()` sets that up and returns GDAL options that hold no token: the
+# token sits in a private file that pystac-eds rewrites before it expires, and GDAL attaches
+# it only to EDS's own URLs, never to the storage the proxy redirects to. For that last
+# promise it also tells GDAL, for the whole process, to follow each redirect afresh instead
+# of remembering the storage URL (where it would send the token too).
+# `odc.stac.configure_rio` makes odc-stac use the options.
 
 # %%
+from rasterio.env import get_gdal_config
+
 proxied = pystac_eds.open(asset_access="proxy")
 clearest_proxied = next(iter(proxied.search(ids=[clearest.id]).items()))
 print("proxy href:", clearest_proxied.assets["red"].href)
 
 options = pystac_eds.gdal_env()
 print("GDAL options:", options)
+print("redirects followed afresh:", get_gdal_config("CPL_VSIL_CURL_USE_S3_REDIRECT") == "NO")
 odc.stac.configure_rio(cloud_defaults=False, verbose=False, aws=None, **options)
 again = odc.stac.load([clearest_proxied], bands=["red", "nir"], bbox=AREA).isel(time=0)
 same = np.array_equal(again.red, data.red.isel(time=0), equal_nan=True)

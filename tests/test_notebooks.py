@@ -303,8 +303,9 @@ def test_05_pixels(
     assert resigned is not None and int(resigned.group(1)) > 0
     assert int(resigned.group(2)) == 1  # one search by ids, never one request per item
     assert "same items, same order: True" in output
-    # GDAL's options name no token (the header file is attached to EDS's origin only), and
-    # the redirect to storage is not followed with the bearer.
-    assert "Bearer" not in output and "'CPL_VSIL_CURL_USE_S3_REDIRECT': 'NO'" in output
+    # GDAL's options name no token nor its file (the header file is attached to EDS's
+    # origin only), and the redirect to storage is not remembered (it would get the bearer).
+    assert "Bearer" not in output and "GDAL_HTTP_HEADER_FILE" not in output
+    assert "redirects followed afresh: True" in output
     assert "same pixels as the presigned load: True" in output  # proxy == presigned
     assert _images(nb) >= 2  # true colour + NDVI, the NDVI time series
