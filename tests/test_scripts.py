@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,42 @@ def test_setup_skips_the_install_when_nothing_changed() -> None:
     assert (log.stat().st_mtime_ns if log.exists() else None) == before
 
 
+@pytest.mark.skipif(not STAMP.exists(), reason="needs a .venv made by scripts/setup")
+@pytest.mark.parametrize("tool", ["sha256sum", "shasum", None])
+def test_setup_hashes_alike_with_or_without_coreutils(tool: str | None, tmp_path: Path) -> None:
+    # The stamp's hash comes from sha256sum, shasum (macOS) or Python, whichever there is:
+    # all three must agree, or a machine would reinstall on every run.
+    found = shutil.which(tool) if tool else None
+    if tool and not found:
+        pytest.skip(f"no {tool} here")
+    bin_dir = tmp_path / "bin"  # only what scripts/setup needs, and one way to hash
+    bin_dir.mkdir()
+    # python3 itself, not a launcher such as a pyenv shim (which needs more than this).
+    needed = {
+        "bash": None,
+        "dirname": None,
+        "cut": None,
+        "python3": os.path.realpath(sys.executable),
+    }
+    needed.update({tool: found} if tool else {})
+    for name, path in needed.items():
+        (bin_dir / name).symlink_to(path or shutil.which(name) or pytest.fail(f"no {name}"))
+    _, extras = STAMP.read_text().split(" ", 1)
+    result = subprocess.run(
+        [
+            shutil.which("bash") or "bash",
+            str(ROOT / "scripts" / "setup"),
+            *extras.strip().split(","),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": str(bin_dir), "PIP_NO_INDEX": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # the same hash as the stamp's: nothing to install
+
+
 @pytest.mark.sandbox
 def test_the_demo_without_settings_starts_a_sandbox_and_shows_items(tmp_path: Path) -> None:
     pytest.importorskip("stac_auth_proxy", reason="needs the [sandbox] extra")
@@ -74,6 +111,7 @@ def test_the_demo_without_settings_starts_a_sandbox_and_shows_items(tmp_path: Pa
     )
     assert result.returncode == 0, result.stderr
     assert "starting the offline sandbox" in result.stderr
+    assert re.search(r"sandbox ready in \d+\.\d s", result.stderr)
     assert "Searching the offline sandbox at http://127.0.0.1:" in result.stdout
     assert len(demo_rows(result.stdout)) == 10, result.stdout
 
