@@ -252,13 +252,19 @@ def _modules() -> list[str]:
     return found
 
 
+#: Public modules that cannot be imported here, and the package each misses (an
+#: optional extra's, or a newer Python's): their examples are reported as skipped.
+UNIMPORTABLE: dict[str, str] = {}
+
+
 def _import(name: str) -> Any:
     try:
         return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:
         if (exc.name or "").startswith("pystac_eds"):
             raise
-        return None  # an optional extra's module: its examples are skipped, said below
+        UNIMPORTABLE[name] = exc.name or str(exc)
+        return None
 
 
 def documented() -> Iterator[tuple[str, Any]]:

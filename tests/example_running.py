@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -272,8 +273,9 @@ class Sessions:
         if self.current is not None and self.current.page == page:
             return self.current
         self.close()
-        folder = self.tmp / re.sub(r"\W", "-", str(page.relative_to(ROOT)))
-        (folder / "cache").mkdir(parents=True)
+        name = re.sub(r"\W", "-", str(page.relative_to(ROOT)))
+        folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.tmp))  # a fresh start
+        (folder / "cache").mkdir()
         cwd = folder / "work"
         cwd.mkdir()
         env = base_env(folder / "cache", self.recorder)

@@ -53,6 +53,7 @@ from .example_reading import (
     PAGES,
     PYTHON,
     SHELL,
+    UNIMPORTABLE,
     Block,
     blocks,
     command_words,
@@ -198,6 +199,9 @@ def _literal_cases() -> Iterator[Any]:
             if case in KNOWN_FAILING:
                 marks.append(pytest.mark.xfail(reason=KNOWN_FAILING[case], strict=True))
             yield pytest.param(text, id=case, marks=marks)
+    for module, missing in UNIMPORTABLE.items():
+        why = f"{module} needs {missing}, not installed here"
+        yield pytest.param("", id=f"{module}:*", marks=[pytest.mark.skip(reason=why)])
 
 
 #: Fixtures a docstring's test function may ask for: (sandbox, tmp_path) -> value.
