@@ -151,7 +151,8 @@ def problem(run: Run) -> str | None:
         listed = json.loads(run.stdout) if "--json" in args else run.stdout.splitlines()[1:]
         return None if listed else f"`{shown}` listed no collection"
     if name == "search" and "--matched" in args:
-        return None if int(run.stdout) > 0 else f"`{shown}` matched 0 items"
+        count = run.stdout.strip()
+        return None if count.isdigit() and int(count) > 0 else f"`{shown}` matched {count!r} items"
     if name == "search":
         output = _search_output(run, args)
         if output is not None and count_features(output) == 0:
