@@ -112,6 +112,9 @@ def _looks_like_html(body: bytes, content_type: str) -> bool:
     return "html" in content_type.lower() or head.startswith((b"<!doctype", b"<html"))
 
 
+looks_like_html = _looks_like_html  # public: the CLI's check judges STAC answers alike
+
+
 def parse_token_response(
     status: int,
     body: bytes,

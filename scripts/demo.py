@@ -30,11 +30,13 @@ def settings() -> Iterator[str]:
         return
     from pystac_eds.sandbox import Sandbox
 
-    print("No EDS_SECRET found: starting the offline sandbox…", file=sys.stderr)
+    print("No EDS_SECRET found: starting the offline sandbox…", file=sys.stderr, flush=True)
     with Sandbox(token_ttl=3600) as sandbox:
+        print(f"sandbox ready in {sandbox.startup_seconds or 0:.1f} s", file=sys.stderr)
         os.environ.update(sandbox.settings)
         os.environ.setdefault("EDS_TOKEN_CACHE", "off")
         yield f"the offline sandbox at {sandbox.settings['EDS_API_URL']}"
+        print("stopping the sandbox…", file=sys.stderr, flush=True)
 
 
 def main() -> int:

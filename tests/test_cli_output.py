@@ -89,16 +89,34 @@ def test_an_error_on_the_first_page_leaves_stdout_empty(
 
 
 @pytest.mark.parametrize("output", [(), ("--ndjson",), ("--matched",)])
-def test_an_unknown_collection_is_named(env: dict[str, str], output: tuple[str, ...]) -> None:
-    result = run(env, "search", "-c", "sentinel-2-l2a", "nope", *output)
-    assert result.returncode == 0  # one of them exists: items, no complaint
-    result = run(env, "search", "-c", "nope", *output)
+@pytest.mark.parametrize("collections", [("nope",), ("sentinel-2-l2a", "nope")])
+def test_an_unknown_collection_is_an_error_alone(
+    env: dict[str, str], output: tuple[str, ...], collections: tuple[str, ...]
+) -> None:
+    # Also next to one that exists: its items must not hide the typo, and --matched must
+    # not count first and complain after.
+    result = run(env, "search", "-c", *collections, *output)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == (
         "pystac-eds: error: no such collection: 'nope' "
         "(see `pystac-eds collections` for the ids).\n"
     )
+
+
+def test_collections_that_sent_items_are_not_looked_up(
+    tmp_path: Path,
+    servers: tuple[TokenServer, StacServer],  # noqa: F811
+) -> None:
+    tokens, _ = servers
+    with StacServer(tokens) as stac:
+        env = environment(tmp_path, tokens.settings(stac.url))
+        result = run(env, "search", "-c", "sentinel-2-l2a", "landsat-c2l2-sr", "--max-items", "3")
+        assert result.returncode == 0, result.stderr
+        assert len(json.loads(result.stdout)["features"]) == 3
+        looked_up = [path for _, path, _ in stac.seen if path.startswith("/collections/")]
+    # The first page held sentinel-2-l2a items only: one request, for the other id.
+    assert looked_up == ["/collections/landsat-c2l2-sr"]
 
 
 def test_a_reader_that_goes_away_ends_quietly_with_141(env: dict[str, str]) -> None:

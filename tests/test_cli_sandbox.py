@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .test_cli import COMMAND
+from .test_cli import COMMAND, assert_not_a_token_endpoint
 
 pytestmark = pytest.mark.sandbox
 
@@ -74,3 +74,12 @@ def test_check_passes_on_the_sandbox(env: dict[str, str]) -> None:
     result = run(env, "check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All checks passed" in result.stdout
+
+
+def test_check_says_a_stac_api_behind_the_gateway_is_not_a_token_endpoint(
+    env: dict[str, str],
+) -> None:
+    # stac-auth-proxy answers the token POST 401 with `WWW-Authenticate: Bearer` and
+    # {"detail": "...Authorization header..."}: no OAuth `error`, so not a token endpoint.
+    result = run({**env, "EDS_AUTH_URL": env["EDS_API_URL"] + "/collections"}, "check")
+    assert_not_a_token_endpoint(result)

@@ -1,4 +1,4 @@
-"""`pystac-eds token`: the standard-library fast path on a warm disk cache, and
+"""`pystac-eds token`: the fast path on a warm disk cache (no requests, no pystac-client), and
 `--refresh` for a token the server revoked (#15.4, #13.11)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 
 from pystac_eds.cache import cache_key
 from pystac_eds.cli.token_command import disk_key, plain_token_options
+from pystac_eds.disk import ENV_VAR
 from pystac_eds.settings import NEW_FLOW_CLIENT_ID, NEW_FLOW_TOKEN_URL, Credentials
 from pystac_eds.testing.servers import StacServer, TokenServer
 
@@ -43,15 +44,25 @@ def warm(
 
 
 @pytest.mark.skipif(not _SCRIPT.exists(), reason="needs the installed console script")
+@pytest.mark.parametrize("settings_in", ["environment", "EDS.env"])
 def test_a_warm_token_imports_neither_requests_nor_pystac_client(
+    tmp_path: Path,
     warm: dict[str, str],
     servers: tuple[TokenServer, StacServer],  # noqa: F811
+    settings_in: str,
 ) -> None:
-    first = run(warm, "token").stdout
+    work = tmp_path / "work"
+    work.mkdir()
+    if settings_in == "EDS.env":  # as `pystac-eds sandbox > EDS.env` leaves them
+        settings = {k: v for k, v in warm.items() if k.startswith("EDS_") and k != ENV_VAR}
+        (work / "EDS.env").write_text("".join(f"export {k}={v}\n" for k, v in settings.items()))
+        warm = {k: v for k, v in warm.items() if k not in settings}
+    first = run(warm, "token", cwd=work).stdout
     before = servers[0].issued
     result = subprocess.run(
         [sys.executable, "-X", "importtime", str(_SCRIPT), "token"],
         env=warm,
+        cwd=work,
         capture_output=True,
         text=True,
         timeout=60,
@@ -59,6 +70,7 @@ def test_a_warm_token_imports_neither_requests_nor_pystac_client(
     assert result.returncode == 0 and result.stdout == first
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert "pystac_eds.disk" in imported  # the measurement works: the fast path ran
+    assert ("dotenv" in imported) is (settings_in == "EDS.env")  # the file was read
     heavy = {name for name in imported if name.split(".")[0] in ("requests", "pystac_client")}
     assert heavy == set()
     assert servers[0].issued == before

@@ -127,6 +127,12 @@ def note_line(message: str) -> None:
     _say("", message)
 
 
+def collections_url(landing: dict[str, Any], root: str) -> str:
+    """Where a STAC API lists its collections: the landing page's ``data`` link, else
+    ``/collections`` under the root."""
+    return link_href(landing, "data") or root.rstrip("/") + "/collections"
+
+
 def link_href(document: dict[str, Any], rel: str) -> str | None:
     """The ``href`` of the first link with ``rel`` in a STAC document."""
     for link in document.get("links") or []:
@@ -158,37 +164,54 @@ def resolve_credentials(args: argparse.Namespace) -> Credentials:
     return resolve_settings(args.env_file, args.api_url)
 
 
+#: The settings of this run once resolved, so that a failure can name what to change.
+_resolved: list[Credentials] = []
+
+
+def resolved_settings() -> Credentials | None:
+    """The settings this run resolved last, if it got that far."""
+    return _resolved[-1] if _resolved else None
+
+
 def resolve_settings(env_file: str | None, api_url: str | None) -> Credentials:
-    """:func:`resolve_credentials` from the two global options' values."""
-    from ..errors import CredentialsError
+    """:func:`resolve_credentials` from the two global options' values; a setting to fix
+    is a :class:`CLIError` in the command line's words (see :mod:`.phrasing`)."""
+    from ..errors import CredentialsError, InsecureTransportError
     from ..settings import Credentials
 
+    if env_file is not None:
+        _check_env_file(env_file)
     try:
         creds = Credentials.resolve(env_file, api_url=api_url)
-    except CredentialsError as err:
-        raise CLIError(credentials_message(err), EXIT_USAGE) from None
+    except (CredentialsError, InsecureTransportError) as err:
+        from .phrasing import settings_error
+
+        message = settings_error(err, api_url_option=api_url is not None)
+        raise CLIError(message, EXIT_USAGE) from None
     register_sensitive(creds.client_secret)
+    _resolved[:] = [creds]
     return creds
 
 
-def credentials_message(err: Exception) -> str:
-    """A CredentialsError told for a shell user: the library's message speaks to Python
-    code (``client_secret=``); with no secret at all, name the variables and the sandbox."""
-    missing = getattr(err, "missing", ())
-    if "EDS_SECRET" not in missing:
-        return str(err)
-    sources = getattr(err, "sources", ())
-    looked = f" Looked at: {'; '.join(sources)}." if sources else ""
-    return (
-        "no EDS secret found: set EDS_SECRET (the API token from the EDS console) in the "
-        "environment or in ./EDS.env, or pass --env-file FILE; to try pystac-eds without an "
-        f"account, run `{PROG} sandbox` and use the settings it prints.{looked}"
-    )
+def _check_env_file(env_file: str) -> None:
+    import os
+
+    path = os.path.expanduser(env_file)
+    if not os.path.exists(path):
+        problem = "no such file"
+    elif os.path.isdir(path):
+        problem = "is a folder; name the settings file in it"
+    elif not os.path.isfile(path):
+        problem = "not a regular file"
+    else:
+        return
+    raise CLIError(f"--env-file {env_file}: {problem}.", EXIT_USAGE)
 
 
-def api_url_name(creds: Credentials) -> str:
+def api_url_name(creds: Credentials | None) -> str:
     """What the user called the STAC API URL: ``--api-url`` or ``EDS_API_URL``."""
-    return "--api-url" if creds.sources.get("api_url") == "argument" else "EDS_API_URL"
+    given = creds is not None and creds.sources.get("api_url") == "argument"
+    return "--api-url" if given else "EDS_API_URL"
 
 
 def mixup_hint(creds: Credentials) -> str | None:
@@ -211,7 +234,7 @@ def _usable_credentials(args: argparse.Namespace) -> Credentials:
 def _not_json(url: str) -> CLIError:
     return CLIError(
         f"the STAC API at {url} did not answer with JSON (an HTML, login or proxy page?): "
-        f"check EDS_API_URL, or run `{PROG} check`."
+        f"check {api_url_name(resolved_settings())}, or run `{PROG} check`."
     )
 
 
@@ -245,5 +268,6 @@ def read_json(io: EDSStacApiIO, url: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         raise _not_json(url) from None
     if not isinstance(data, dict):
-        raise CLIError(f"{url} did not answer with a JSON object: check EDS_API_URL.")
+        setting = api_url_name(resolved_settings())
+        raise CLIError(f"{url} did not answer with a JSON object: check {setting}.")
     return data

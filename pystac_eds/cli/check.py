@@ -26,6 +26,7 @@ from ._common import (
     PROG,
     CLIError,
     api_url_name,
+    collections_url,
     error_line,
     hide_secrets,
     link_href,
@@ -153,16 +154,12 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _check_settings(args: argparse.Namespace, report: Report) -> Credentials:
-    from ..errors import EDSError
     from ..settings import legacy_hint, quoted_secret_hint
-    from ._common import credentials_message
 
     try:
         creds = resolve_credentials(args)
-    except CLIError as err:
+    except CLIError as err:  # told in the command line's words already
         report.fail("settings", str(err), None, err.code)
-    except EDSError as err:  # e.g. InsecureTransportError: a URL setting to change
-        report.fail("settings", credentials_message(err), None, EXIT_USAGE)
     report.ok("settings")
     for line in settings_lines(creds):
         report.detail(line)
@@ -191,6 +188,7 @@ def settings_lines(creds: Credentials) -> list[str]:
         ("token URL", creds.auth_url, _source(creds, "auth_url")),
         ("STAC API", creds.api_url, _source(creds, "api_url")),
         ("client auth", creds.client_auth, _source(creds, "client_auth")),
+        *([("scope", creds.scope, _source(creds, "scope"))] if creds.scope else []),
         _cache_row(),
     ]
     width = max(len(value) for _, value, _ in rows)
@@ -251,21 +249,23 @@ def _token_failed(creds: Credentials, err: TokenError, report: Report) -> NoRetu
     from .failures import token_error_code
 
     code = token_error_code(err)
+    step = "token URL reachable"
     if err.status is None:
         fix = unreachable_fix(creds.auth_url, "EDS_AUTH_URL") if err.retryable else err.hint
-        report.fail("token URL reachable", err.message, fix, code)
-    report.ok(f"token URL reachable: {creds.auth_url} (HTTP {err.status})")
+        report.fail(step, err.message, fix, code)
     if err.status in (400, 401, 403, 405) and err.error is None and _wants_bearer(creds.auth_url):
         # A token endpoint's 400/401 carries an OAuth `error` (RFC 6749 5.2); this server
         # sent none and asks for a bearer token itself: a resource server, e.g. a STAC API.
+        # It answers, but it is no token URL: "reachable" would send the user elsewhere.
         report.fail(
-            "credentials accepted",
-            f"{creds.auth_url} is not a token endpoint: it asks for a bearer token itself "
-            "(a STAC API or another protected API?).",
+            step,
+            f"{creds.auth_url} answers (HTTP {err.status}) but is not a token endpoint: it "
+            "asks for a bearer token itself (a STAC API or another protected API?).",
             "set EDS_AUTH_URL to the OAuth2 token URL (unset it for an API token of the "
             "new login flow); the STAC root belongs in EDS_API_URL.",
             EXIT_USAGE,
         )
+    report.ok(f"{step}: {creds.auth_url} (HTTP {err.status})")
     report.fail("credentials accepted", err.message, _join(err.hint, legacy_hint(creds)), code)
 
 
@@ -388,9 +388,9 @@ _HTML_FIX = (
 
 
 def _is_html(response: requests.Response) -> bool:
-    from ..tokens import _looks_like_html
+    from ..tokens import looks_like_html
 
-    return _looks_like_html(response.content, response.headers.get("Content-Type", ""))
+    return looks_like_html(response.content, response.headers.get("Content-Type", ""))
 
 
 def _json_or_fail(response: requests.Response, step: str, report: Report) -> Any:
@@ -462,7 +462,7 @@ def short_class(uri: str) -> str:
 def _check_collections(
     session: requests.Session, root: str, landing: dict[str, Any], report: Report
 ) -> None:
-    url: str | None = link_href(landing, "data") or root.rstrip("/") + "/collections"
+    url: str | None = collections_url(landing, root)
     count, pages = 0, 0
     while url and pages < MAX_COLLECTION_PAGES:
         body = _json_or_fail(_get(session, url, "collections", report), "collections", report)

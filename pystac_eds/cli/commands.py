@@ -7,7 +7,15 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ._common import EXIT_OK, link_href, named_errors, open_io, read_json, scrub, stdout
+from ._common import (
+    EXIT_OK,
+    collections_url,
+    named_errors,
+    open_io,
+    read_json,
+    scrub,
+    stdout,
+)
 
 
 # `commands` is argparse's private _SubParsersAction.
@@ -45,8 +53,7 @@ def iter_collections(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     io = open_io(args)
     root = io.auth.credentials.api_url
     landing = read_json(io, root)
-    data = link_href(landing, "data") or root.rstrip("/") + "/collections"
-    for page in io.get_pages(data):
+    for page in io.get_pages(collections_url(landing, root)):
         yield from page.get("collections") or []
 
 

@@ -14,7 +14,8 @@ from ._common import (
     EXIT_USAGE,
     PROG,
     CLIError,
-    credentials_message,
+    api_url_name,
+    resolved_settings,
     unreachable_fix,
 )
 
@@ -22,13 +23,15 @@ from ._common import (
 def describe(exc: BaseException) -> CLIError | None:
     """The one-line report for an expected failure, ``None`` for anything else (a bug)."""
     from ..errors import CredentialsError, EDSError, InsecureTransportError, TokenError
+    from .phrasing import settings_error, token_failure
 
-    if isinstance(exc, CredentialsError):
-        return CLIError(credentials_message(exc), EXIT_USAGE)
-    if isinstance(exc, InsecureTransportError):
-        return CLIError(str(exc), EXIT_USAGE)
+    creds = resolved_settings()
+    if isinstance(exc, (CredentialsError, InsecureTransportError)):
+        given = creds is not None and api_url_name(creds) == "--api-url"
+        return CLIError(settings_error(exc, api_url_option=given), EXIT_USAGE)
     if isinstance(exc, TokenError):
-        return CLIError(str(exc), token_error_code(exc))
+        auth_url = creds.auth_url if creds is not None else None
+        return CLIError(token_failure(exc, auth_url), token_error_code(exc))
     if isinstance(exc, EDSError):
         return CLIError(str(exc), EXIT_FAILED)
     return _describe_http(exc) or _describe_other(exc)
@@ -53,7 +56,8 @@ def _describe_http(exc: BaseException) -> CLIError | None:
         where = f" {url}" if url else ""
         if isinstance(cause, requests.Timeout):
             return CLIError(f"request to{where} timed out.", EXIT_FAILED)
-        fix = f" {_sentence(unreachable_fix(url, 'EDS_API_URL'))}" if url else ""
+        setting = api_url_name(resolved_settings())
+        fix = f" {_sentence(unreachable_fix(url, setting))}" if url else ""
         if isinstance(cause, requests.ConnectionError):
             return CLIError(f"could not connect to{where}.{fix}", EXIT_FAILED)
         return CLIError(f"request to{where} failed ({type(cause).__name__}).", EXIT_FAILED)
@@ -85,7 +89,8 @@ def _describe_other(exc: BaseException) -> CLIError | None:
     from pystac_client.errors import ClientTypeError
 
     if isinstance(exc, ClientTypeError):
-        return CLIError(f"EDS_API_URL is not a STAC API root: {exc}", EXIT_USAGE)
+        setting = api_url_name(resolved_settings())
+        return CLIError(f"{setting} is not a STAC API root: {exc}", EXIT_USAGE)
     if isinstance(exc, STACError):
         return CLIError(f"the STAC API sent something unexpected: {exc}", EXIT_FAILED)
     if isinstance(exc, OSError):

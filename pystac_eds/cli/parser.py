@@ -23,6 +23,8 @@ settings (environment, else --env-file, else ./EDS.env or ./.env):
   EDS_AUTH_URL    token URL (default: the new login flow's exchange URL)
   EDS_API_URL     STAC root (default: https://api.earthdaily.com/platform/v1/stac)
   EDS_TOKEN_CACHE token cache folder, or "off"
+  EDS_CLIENT_AUTH how to send the secret to the token URL: auto (default), basic, post
+  EDS_SCOPE       OAuth scope(s) to ask for, for token servers that need one
 
 examples:
   {PROG} check

@@ -281,49 +281,58 @@ def _build_search(client: Client, kwargs: dict[str, Any]) -> ItemSearch:
 
 
 def _first_page_checked(pages: Iterable[Page], args: argparse.Namespace) -> Iterator[Page]:
-    """``pages``, once the first one has arrived: a search that fails on its first request
-    prints nothing on stdout, and one that finds nothing in a collection that does not
-    exist says so (the API answers such a search with no items and no error)."""
+    """``pages``, once the first one has arrived and the collections are known to exist:
+    a search that fails on its first request prints nothing on stdout, and so does one
+    naming a collection that does not exist (the API answers it with no error: no items
+    from that one)."""
     iterator = iter(pages)
     first = next(iterator, None)
+    if args.collections:
+        # A collection that sent items exists: only the others cost a request.
+        seen = {f.get("collection") for f in (first or {}).get("features", [])}
+        _check_collections_exist(args, [c for c in args.collections if c not in seen])
     if first is None:
-        if args.collections:
-            _check_collections_exist(args)
         return
     yield first
     yield from iterator
 
 
-def _check_collections_exist(args: argparse.Namespace) -> None:
+def _check_collections_exist(args: argparse.Namespace, collections: list[str]) -> None:
+    """A usage error naming every id of ``collections`` the API does not know (404)."""
+    from urllib.parse import quote
+
     from pystac_client.exceptions import APIError
 
+    if not collections:
+        return
     io = open_io(args)
     root = io.auth.credentials.api_url.rstrip("/")
     missing = []
-    for collection in args.collections:
+    for collection in dict.fromkeys(collections):
         try:
-            read_json(io, f"{root}/collections/{collection}")
+            read_json(io, f"{root}/collections/{quote(collection, safe='')}")
         except APIError as err:
             if getattr(err, "status_code", None) == 404:
                 missing.append(collection)
     if missing:
         names = ", ".join(repr(c) for c in missing)
+        noun = "collection" if len(missing) == 1 else "collections"
         raise CLIError(
-            f"no such collection: {names} (see `{PROG} collections` for the ids).", EXIT_USAGE
+            f"no such {noun}: {names} (see `{PROG} collections` for the ids).", EXIT_USAGE
         )
 
 
 def _print_matched(
     args: argparse.Namespace, client: Client, search: ItemSearch, kwargs: dict[str, Any]
 ) -> int:
+    if args.collections:  # a count of 0 must not hide a wrong id, nor 12 a second one
+        _check_collections_exist(args, args.collections)
     with warnings.catch_warnings():
         # "numberMatched or context.matched not in response": handled below, in words.
         warnings.filterwarnings("ignore", message="numberMatched")
         count = search.matched()
     if count is None:
         count = _count_by_paging(client, kwargs)
-    if count == 0 and args.collections:
-        _check_collections_exist(args)  # 0 in a collection that does not exist: say so
     print(count, file=stdout(), flush=True)
     return EXIT_OK
 
