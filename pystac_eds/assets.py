@@ -122,7 +122,13 @@ def use_presigned_hrefs(obj: Any) -> None:
     collection, or a page of search results). Changes it in place and returns ``None``.
     Safe to apply twice. Use it with an existing client::
 
-        Client.open(url, stac_io=pystac_eds.stac_io(), modifier=pystac_eds.use_presigned_hrefs)
+        import pystac_eds
+        from pystac_client import Client
+
+        url = pystac_eds.Credentials.resolve().api_url
+        catalog = Client.open(
+            url, stac_io=pystac_eds.stac_io(), modifier=pystac_eds.use_presigned_hrefs
+        )
 
     :func:`pystac_eds.open` does this by default (``asset_access="presigned"``).
     """

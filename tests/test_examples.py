@@ -179,11 +179,7 @@ def test_every_command_has_examples_in_its_help() -> None:
 # ---------------------------------------------------------------------------------------
 
 #: Literal-block examples known to fail, in modules another engineer owns (as above).
-KNOWN_FAILING = {
-    "pystac_eds.use_presigned_hrefs:1": (
-        "uses `Client` and `url` without defining them (assets.py, the GDAL engineer's)"
-    ),
-}
+KNOWN_FAILING: dict[str, str] = {}
 _NOT_AN_EXAMPLE = "not Python nor a pystac-eds command: a diagram, a format, a command line"
 
 
