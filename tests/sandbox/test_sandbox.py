@@ -26,7 +26,7 @@ from .helpers import alive, descendants, fetch_token, need_extra, rustac_pid, to
 pytestmark = pytest.mark.sandbox
 
 COLLECTIONS = {"sentinel-2-l2a", "landsat-c2l2-sr", "venus-l2a"}
-TOTAL_ITEMS = 320
+TOTAL_ITEMS = 335
 
 
 def bearer(value: str) -> dict[str, str]:
