@@ -186,7 +186,7 @@ def pool(spec: Spec, region: Region, rng: np.random.Generator) -> tuple[list[Loo
         seasons = ("dormant", "green-up", "peak")
     clear = [Look(season, _few_cumulus(rng)) for season in seasons]
     dense = spec.dense is not None and spec.dense[0] == region.name
-    partly: tuple[Season, ...] = ("dormant", "peak") if dense else (seasons[len(seasons) // 2],)
+    partly: tuple[Season, ...] = ("dormant", "peak") if dense else (seasons[1],)
     cloudy = [Look(season, round(float(rng.uniform(0.2, 0.7)), 4)) for season in partly]
     overcast = [(0.86, 0.93), (0.95, 1.0)] if spec.id == "sentinel-2-l2a" else [(0.88, 1.0)]
     cloudy += [Look("peak", round(float(rng.uniform(*span)), 4)) for span in overcast]
