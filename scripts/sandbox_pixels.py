@@ -16,7 +16,31 @@ from rasterio.io import MemoryFile
 from rasterio.shutil import copy as gdal_copy
 from rasterio.warp import transform as reproject_points
 
-Look = Literal["dormant", "green-up", "peak", "cloudy"]
+Season = Literal["dormant", "green-up", "peak"]
+
+
+@dataclass(frozen=True)
+class Look:
+    """One scene of a tile's pool: the land in ``season`` under ``clouds`` (the fraction
+    of the tile meant to be cloud, 0 to 1; the measured cover is what the item says)."""
+
+    season: Season
+    clouds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """The folder of its files: ``peak`` for a clear look, ``peak-clouds-35`` for 35 %."""
+        return self.season if self.clear else f"{self.season}-clouds-{self.percent:02d}"
+
+    @property
+    def clear(self) -> bool:
+        """A clear pass: no cloud, or a few small cumulus (under 5 %)."""
+        return self.clouds < 0.05
+
+    @property
+    def percent(self) -> int:
+        return round(self.clouds * 100)
+
 
 # Surface reflectance x 10 000 in blue, green, red, near infrared.
 SOIL = np.array([900, 1200, 1600, 2300])
@@ -25,13 +49,13 @@ FOREST = np.array([230, 420, 220, 2900])
 TOWN = np.array([1100, 1150, 1250, 1550])
 WATER = np.array([520, 460, 260, 110])
 CLOUD = np.array([7400, 7500, 7600, 7700])
-# How green each land class is in each look (cloudy passes happen in the green-up season).
+# How green each land class is in each season.
 GREENNESS = {
     "dormant": {"crop": 0.05, "pasture": 0.3, "forest": 0.75},
     "green-up": {"crop": 0.5, "pasture": 0.65, "forest": 0.9},
     "peak": {"crop": 1.0, "pasture": 0.8, "forest": 1.0},
-    "cloudy": {"crop": 0.5, "pasture": 0.65, "forest": 0.9},
 }
+SEASONS: tuple[Season, ...] = ("dormant", "green-up", "peak")
 CROP, PASTURE, FOREST_CLASS, TOWN_CLASS, WATER_CLASS = range(5)
 
 
@@ -84,22 +108,33 @@ def land_cover(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     return cover, factor[field]
 
 
-def cloud_opacity(size: int, rng: np.random.Generator, blobs: int) -> np.ndarray:
-    """Soft cumulus: a sum of Gaussian blobs, clipped to [0, 1]."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(float)
-    opacity = np.zeros((size, size))
-    for _ in range(blobs):
-        cy, cx = rng.uniform(0, size, 2)
-        radius = rng.uniform(0.04, 0.12) * size
-        opacity += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2)) * 1.4
-    return np.clip(opacity, 0, 1)
+def smooth_noise(size: int, rng: np.random.Generator, scale: float) -> np.ndarray:
+    """White noise blurred to features about ``scale`` pixels across (periodic, by FFT),
+    scaled to mean 0 and standard deviation 1."""
+    frequency = np.fft.fftfreq(size)
+    blur = np.exp(
+        -((frequency[:, None] ** 2 + frequency[None, :] ** 2) * (2 * np.pi * scale) ** 2) / 2
+    )
+    field = np.real(np.fft.ifft2(np.fft.fft2(rng.normal(size=(size, size))) * blur))
+    return (field - field.mean()) / field.std()
+
+
+def cloud_opacity(size: int, rng: np.random.Generator, fraction: float) -> np.ndarray:
+    """Clouds over ``fraction`` of the tile: a smooth random field (cells of cumulus on a
+    larger pattern) cut at the height that leaves that fraction above it, with soft
+    edges. Opacity is above 0.5 exactly where the field is above the cut."""
+    if fraction <= 0:
+        return np.zeros((size, size))
+    field = smooth_noise(size, rng, size * 0.05) + 0.5 * smooth_noise(size, rng, size * 0.015)
+    cut = np.quantile(field, 1 - fraction)
+    return np.clip((field - cut) / 0.35 + 0.5, 0, 1)
 
 
 def reflectance(look: Look, seed: int, size: int) -> tuple[np.ndarray, float]:
     """(bands x rows x cols uint16 reflectance, cloud cover in %) for one look of a tile.
     The land (``seed``) is the same in every look; season and clouds are not."""
     cover, factor = land_cover(size, np.random.default_rng(seed))
-    green = GREENNESS[look]
+    green = GREENNESS[look.season]
     greenness = np.select(
         [cover == CROP, cover == PASTURE, cover == FOREST_CLASS],
         [green["crop"] * factor, green["pasture"] * factor, np.full(cover.shape, green["forest"])],
@@ -110,11 +145,10 @@ def reflectance(look: Look, seed: int, size: int) -> tuple[np.ndarray, float]:
     surface = np.where(cover == FOREST_CLASS, canopy, surface)
     surface = np.where(cover == TOWN_CLASS, TOWN[:, None, None], surface)
     surface = np.where(cover == WATER_CLASS, WATER[:, None, None], surface)
-    weather = np.random.default_rng([seed, len(look), ord(look[0])])
+    weather = np.random.default_rng([seed, SEASONS.index(look.season), look.percent])
     surface = surface * weather.normal(1.0, 0.012, size=(1, size, size))
-    # Clear passes are clear: their cloud cover says 0 %, and even a thin wisp glares
-    # once a true-colour plot is stretched to its 98th percentile.
-    opacity = cloud_opacity(size, weather, 9) if look == "cloudy" else np.zeros((size, size))
+    # Thick cloud is flat white once stretched, and flat is cheap to store (the budget).
+    opacity = cloud_opacity(size, weather, look.clouds)
     pixels = surface * (1 - opacity) + CLOUD[:, None, None] * opacity
     cover_pct = round(float((opacity > 0.5).mean() * 100), 2)
     # Steps of 20 (0.2 % reflectance) keep the files small at no visible cost.

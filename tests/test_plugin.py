@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import select
 import socket
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,21 +42,80 @@ def test_the_stac_server_refuses_requests_without_its_tokens(eds_stac_server: St
     assert eds_stac_server.rejected == 1
 
 
-@pytest.mark.parametrize(
-    "fixture",
-    [
-        "eds_token_server",
-        "eds_asset_server",
-        "eds_stac_server",
-        "eds_credentials",
-        "eds_env",
-        "eds_token_cache",
-    ],
-)
-def test_fixtures_are_registered_by_the_entry_point(
-    fixture: str, request: pytest.FixtureRequest
+def test_the_plugin_is_registered_by_its_entry_point(request: pytest.FixtureRequest) -> None:
+    from pystac_eds.testing import plugin
+
+    # Loaded by pytest from the pytest11 entry point, not by a conftest of this project.
+    assert request.config.pluginmanager.get_plugin("pystac_eds") is plugin
+
+
+def test_eds_token_server_issues_tokens(eds_token_server: TokenServer) -> None:
+    import requests
+
+    answer = requests.post(
+        eds_token_server.token_url,
+        data={"grant_type": "client_credentials"},
+        auth=(eds_token_server.client_id, eds_token_server.client_secret),
+        timeout=5,
+    )
+    assert answer.status_code == 200
+    assert eds_token_server.is_valid(answer.json()["access_token"])
+
+
+def test_eds_asset_server_serves_what_was_put_through_presigned_urls(
+    eds_asset_server: AssetServer,
 ) -> None:
-    assert request.getfixturevalue(fixture) is not None
+    import requests
+
+    eds_asset_server.put("s3://bucket/scene/red.tif", b"pixels")
+    url = eds_asset_server.presign("s3://bucket/scene/red.tif")
+    assert url.startswith(eds_asset_server.base_url + "/bucket/scene/red.tif?")
+    assert "Signature=" in url and eds_asset_server.ttl == 12 * 3600
+    assert requests.get(url, timeout=5).content == b"pixels"
+    unsigned = requests.get(eds_asset_server.base_url + "/bucket/scene/red.tif", timeout=5)
+    assert unsigned.status_code == 403
+    assert [seen.status for seen in eds_asset_server.seen] == [200, 403]
+
+
+def test_eds_stac_server_uses_the_token_and_asset_servers(
+    eds_stac_server: StacServer, eds_token_server: TokenServer, eds_asset_server: AssetServer
+) -> None:
+    import requests
+
+    assert eds_stac_server.tokens is eds_token_server
+    assert eds_stac_server.assets is eds_asset_server
+    headers = {"Authorization": f"Bearer {eds_token_server.mint()}"}
+    search = eds_stac_server.url + "search"
+    counts = {
+        name: requests.get(search, params={"collections": name}, headers=headers, timeout=5).json()[
+            "numberMatched"
+        ]
+        for name in ("sentinel-2-l2a", "landsat-c2l2-sr")
+    }
+    assert counts == {"sentinel-2-l2a": 95, "landsat-c2l2-sr": 30}  # as the guide says
+    assert requests.get(eds_stac_server.url, timeout=5).status_code == 401
+
+
+def test_eds_credentials_and_eds_env_point_at_the_two_servers(
+    eds_credentials: Credentials,
+    eds_env: dict[str, str],
+    eds_token_server: TokenServer,
+    eds_stac_server: StacServer,
+) -> None:
+    assert eds_credentials == eds_token_server.credentials(eds_stac_server.url)
+    assert eds_env == eds_token_server.settings(eds_stac_server.url)
+    assert {name: os.environ[name] for name in eds_env} == eds_env
+    assert os.environ["EDS_TOKEN_CACHE"] == "off"
+
+
+def test_eds_token_cache_is_fresh_and_in_memory(
+    eds_token_cache: TokenCache, eds_credentials: Credentials, eds_token_server: TokenServer
+) -> None:
+    assert isinstance(eds_token_cache, TokenCache) and eds_token_cache.store is None
+    assert eds_token_cache is not TokenCache.default()
+    auth = pystac_eds.EDSAuth(eds_credentials, cache=eds_token_cache)
+    assert auth.token() == auth.token()  # cached: one token for both
+    assert len(eds_token_server.requests) == 1
 
 
 def test_presigned_assets_of_the_stac_server_are_served_by_the_asset_server(
@@ -104,3 +166,16 @@ def test_a_burst_of_connections_is_queued_not_dropped() -> None:
         for client in clients:
             client.close()
         server.stop()
+
+
+def test_the_pixel_example_of_the_testing_guide(
+    eds_env: dict[str, str], eds_asset_server: AssetServer
+) -> None:
+    pytest.importorskip("rasterio")
+    page = Path(__file__).resolve().parents[1] / "docs" / "how-to" / "testing.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    (example,) = [block for block in blocks if "def test_my_code_reads_the_pixels" in block]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, f"{page}:pixels", "exec"), namespace)  # noqa: S102 - our own docs
+    namespace["test_my_code_reads_the_pixels"](eds_env, eds_asset_server)
+    assert eds_asset_server.seen and {seen.status for seen in eds_asset_server.seen} <= {200, 206}

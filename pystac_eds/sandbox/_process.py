@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ class Child:
     name: str
     argv: Sequence[str]
     log_path: Path
+    #: Where the child runs (the sandbox's private folder), never the user's folder.
+    cwd: Path | None = None
     popen: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -59,6 +62,7 @@ class Child:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=dict(env),
+            cwd=self.cwd,
             start_new_session=True,
         )
 
@@ -109,17 +113,25 @@ def wait_until_ready(
     url: str,
     deadline: float,
     accept: Callable[[requests.Response], bool] = lambda r: r.status_code == 200,
+    *,
+    behind: Sequence[Child] = (),
+    interrupt: threading.Event | None = None,
 ) -> None:
-    """Poll ``url`` until ``accept`` says yes; fail early if the child exits."""
+    """Poll ``url`` until ``accept`` says yes; fail early if ``child`` or one of the
+    children ``behind`` it (whose failure the URL would only show as silence) exits.
+
+    A set ``interrupt`` raises :class:`KeyboardInterrupt` at once, between two probes
+    or during the pause between them: a Ctrl-C whose own exception was lost (see
+    ``command._StopSignals``) still cuts start-up short.
+    """
     session = requests.Session()
     # Loopback only: a user's HTTP(S)_PROXY must not capture the probe.
     session.trust_env = False
+    pause: Callable[[float], object] = interrupt.wait if interrupt is not None else time.sleep
     delay = 0.02
     try:
         while True:
-            code = child.exit_code()
-            if code is not None:
-                raise child.failure(f"exited with status {code} during start-up")
+            _check(child, *behind, interrupt=interrupt)
             try:
                 if accept(session.get(url, timeout=2)):
                     return
@@ -127,7 +139,16 @@ def wait_until_ready(
                 pass
             if time.monotonic() > deadline:
                 raise child.failure(f"did not answer at {url} in time")
-            time.sleep(delay)
+            pause(delay)
             delay = min(delay * 1.5, 0.25)
     finally:
         session.close()
+
+
+def _check(*children: Child, interrupt: threading.Event | None) -> None:
+    if interrupt is not None and interrupt.is_set():
+        raise KeyboardInterrupt
+    for child in children:
+        code = child.exit_code()
+        if code is not None:
+            raise child.failure(f"exited with status {code} during start-up")

@@ -4,10 +4,13 @@ Run by file path, not with ``-c`` or ``-m``: rustac's ``main()`` parses the proc
 own argv minus its first word, which only lines up with a script path there.
 """
 
+import os
 import sys
 
-# The script's folder (this package) must not shadow anything rustac imports.
-del sys.path[0]
+# The script's folder (this package) must not shadow anything rustac imports. The sandbox
+# sets PYTHONSAFEPATH, so Python did not add it; a manual run may have.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != _HERE]
 
 from rustac import main  # noqa: E402
 

@@ -2,10 +2,14 @@
 
     token server (Authlib)  <-- discovery + JWKS --  gateway (stac-auth-proxy)
          EDS_AUTH_URL                                     EDS_API_URL
-                                                              |
+                                                              | Unix socket
                                         asset service: api layer --> rustac (sample data,
                                                                          private network)
                                                        storage (presigned COGs, "S3")
+
+Children run in the sandbox's private (0700) folder with ``PYTHONSAFEPATH`` set: a
+module in the user's working folder named like a dependency (``h11.py``) is never
+imported by a server, some of which hold secrets.
 
 Only the standard library and requests are imported here: the servers' own packages
 (the ``[sandbox]`` extra) are imported by the child processes.
@@ -21,6 +25,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -75,6 +80,9 @@ _CHILD_ENV_KEEP = (
 )
 # Starts rustac's CLI from its Python package, so no console script needs to be on PATH.
 _RUSTAC = str(Path(__file__).resolve().parent / "_rustac_cli.py")
+# The api layer's Unix socket, in the private folder the children run in (a relative
+# name: a long TMPDIR could exceed a socket path's ~100 bytes).
+_API_SOCKET = "api.sock"
 
 
 def require_extra() -> None:
@@ -86,17 +94,30 @@ def require_extra() -> None:
 
 class Sandbox:
     """A local EDS look-alike: OAuth2 client-credentials token server, JWT-checking
-    gateway, and a STAC API over shipped sample data, all on loopback.
+    gateway, and a STAC API over shipped sample data with real pixels, all on loopback::
 
-    >>> with Sandbox(token_ttl=60) as sandbox:           # doctest: +SKIP
-    ...     catalog = pystac_eds.open(credentials=Credentials(...sandbox.settings...))
+        import pystac_eds
+        from pystac_eds.sandbox import Sandbox
+
+        with Sandbox(token_ttl=60) as sandbox:
+            settings = sandbox.settings
+            credentials = pystac_eds.Credentials(
+                client_id=settings["EDS_CLIENT_ID"],
+                client_secret=settings["EDS_SECRET"],
+                auth_url=settings["EDS_AUTH_URL"],
+                api_url=settings["EDS_API_URL"],
+            )
+            catalog = pystac_eds.open(credentials=credentials)
+            print(sorted(collection.id for collection in catalog.get_collections()))
+            # ['landsat-c2l2-sr', 'sentinel-2-l2a', 'venus-l2a']
 
     ``token_ttl`` is the access-token lifetime in seconds (rounded up to whole seconds,
     as JWT ``exp`` is); ``asset_url_ttl`` the presigned asset URLs' (default 12 hours,
     as on EDS). ``port`` is the gateway's port (the API's); the other servers take free
     ports. Children are stopped by :meth:`stop`, on leaving the ``with``
-    block, at interpreter exit, and (on Linux) when this process dies. rustac runs in a
-    private network of the asset service's, reachable only through the gateway
+    block, at interpreter exit, and (on Linux) when this process dies. Nothing behind the
+    gateway answers without a token: the api layer listens on a Unix socket in a private
+    folder, and rustac runs in a private network of the asset service's
     (:attr:`backend_isolated`; where user namespaces are refused, a
     :class:`BackendNotIsolatedWarning` says so once).
     """
@@ -123,7 +144,8 @@ class Sandbox:
         self.token_ttl = token_ttl
         self.port = port
         self.client_id = client_id
-        self.data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
+        # Absolute: the servers run in another folder.
+        self.data_dir = Path(data_dir).resolve() if data_dir is not None else DATA_DIR
         self.startup_timeout = startup_timeout
         self._children: list[Child] = []
         self._settings: dict[str, str] | None = None
@@ -136,8 +158,13 @@ class Sandbox:
 
     # -- life cycle -------------------------------------------------------------------
 
-    def start(self) -> Sandbox:
-        """Start the three servers and wait until each answers. Idempotent."""
+    def start(self, *, interrupt: threading.Event | None = None) -> Sandbox:
+        """Start the servers and wait until each answers. Idempotent.
+
+        Once ``interrupt`` is set (by a signal handler, say), start-up stops the servers
+        started so far and raises :class:`KeyboardInterrupt`, without waiting for the
+        others to answer.
+        """
         if self._settings is not None:
             return self
         require_extra()
@@ -146,20 +173,20 @@ class Sandbox:
         # Registered first, so even a start-up interrupted half-way leaves nothing behind.
         atexit.register(self.stop)
         try:
-            self._start(deadline)
+            self._start(deadline, interrupt)
         except BaseException:
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - began
         return self
 
-    def _start(self, deadline: float) -> None:
+    def _start(self, deadline: float, interrupt: threading.Event | None) -> None:
         if self.port is not None:
             check_port_free(self.port)
         api_port = self.port or free_port()
         # rustac's port is picked free here too: where namespaces are refused, rustac
         # shares this network.
-        token_port, stac_port, layer_port, storage_port = _distinct_ports(4, taken=api_port)
+        token_port, stac_port, storage_port = _distinct_ports(3, taken=api_port)
         secret = secrets.token_urlsafe(32)
         token_origin = f"http://{LOOPBACK}:{token_port}"
         api_url = f"http://{LOOPBACK}:{api_port}{ROOT_PATH}"
@@ -179,7 +206,7 @@ class Sandbox:
         assets = self._child(
             "asset service",
             *("-m", "pystac_eds.sandbox.asset_service"),
-            *("--api-port", str(layer_port), "--storage-port", str(storage_port)),
+            *("--api-socket", _API_SOCKET, "--storage-port", str(storage_port)),
             *("--backend-port", str(stac_port), "--backend-log", str(backend_log)),
             *("--isolation-file", str(isolation_file)),
             *("--startup-timeout", repr(max(deadline - time.monotonic(), 1.0))),
@@ -188,21 +215,21 @@ class Sandbox:
             *("--", sys.executable, _RUSTAC, "serve", *self._rustac_args(api_port, stac_port)),
         )
         assets.start({**env, ASSET_KEY_ENV: secrets.token_urlsafe(32)})
-        wait_until_ready(token, f"{token_origin}/.well-known/oauth-authorization-server", deadline)
-        layer_origin = f"http://{LOOPBACK}:{layer_port}"
-        wait_until_ready(assets, f"{layer_origin}/", deadline)
-        self._note_isolation(isolation_file.read_text())
-
-        # Started last: its start-up checks need the token server and the API up.
+        # Needs neither to start: it asks the token server on the first request, and
+        # its health check (below) answers only once the api layer does.
         gateway = self._child(
             "gateway",
             *("-m", "pystac_eds.sandbox.gateway", "--port", str(api_port)),
-            *("--upstream", layer_origin),
+            *("--upstream-socket", _API_SOCKET),
             *("--discovery", f"{token_origin}/.well-known/openid-configuration"),
             *("--audience", api_url),
         )
         gateway.start(env)
-        wait_until_ready(gateway, api_url + HEALTH_PATH, deadline)
+        discovery = f"{token_origin}/.well-known/oauth-authorization-server"
+        wait_until_ready(token, discovery, deadline, interrupt=interrupt)
+        health = api_url + HEALTH_PATH
+        wait_until_ready(gateway, health, deadline, behind=[assets], interrupt=interrupt)
+        self._note_isolation(isolation_file.read_text())
 
         self._token_origin = token_origin
         self._storage_url = f"http://{LOOPBACK}:{storage_port}"
@@ -249,7 +276,7 @@ class Sandbox:
     def _child(self, name: str, *args: str) -> Child:
         assert self._log_dir is not None
         slug = name.replace(" ", "-")
-        child = Child(name, [sys.executable, *args], self._log_dir / f"{slug}.log")
+        child = Child(name, [sys.executable, *args], self._log_dir / f"{slug}.log", self._log_dir)
         self._children.append(child)
         return child
 
@@ -262,6 +289,8 @@ class Sandbox:
             p for p in (package_root, env.get("PYTHONPATH", "")) if p
         )
         env["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file (and -v) at once
+        # No working folder (nor script folder) on sys.path, in rustac's process too.
+        env["PYTHONSAFEPATH"] = "1"
         env[PARENT_ENV] = str(os.getpid())
         return env
 

@@ -2,30 +2,33 @@
 
 Two small ASGI apps (starlette under uvicorn) in one child process::
 
-    gateway (bearer check) --> api layer --> rustac             (STAC API)
-                                 '-- /asset-proxy/... --> 307 --> storage (presigned)
+    gateway (bearer check) --unix socket--> api layer --> rustac         (STAC API)
+                                              '-- /asset-proxy/... --> 307 --> storage
 
 * The **api layer** is the gateway's upstream. It forwards STAC requests to rustac and
   presents assets as EDS does (:mod:`.presentation`): ``X-Signed-Asset-Urls: True`` adds
   a presigned ``alternate.download.href``, ``X-Proxy-Asset-Urls: True`` turns hrefs into
   proxy URLs, a single item is signed by default. Proxy URLs are answered here with a
-  ``307`` to a freshly presigned URL; the gateway has checked the bearer already, exactly
-  as for the API. It also titles the landing page as the EDS sandbox.
+  ``307`` to a freshly presigned URL. It checks no token itself: it listens on no port
+  at all but on a Unix socket in the sandbox's private (``0700``) folder, so only the
+  gateway, which has checked the bearer, and the user who started the sandbox can reach
+  it. It also titles the landing page as the EDS sandbox.
 * **rustac** is its child, in a private network: before starting it, this process binds
-  its two public sockets on the machine's loopback, then moves into a new user + network
-  namespace (:mod:`._netns`) and starts rustac there (:mod:`._backend`). rustac's port
-  exists only in that namespace, so nothing but the api layer (behind the gateway's
-  bearer check) can reach it. Where namespaces are refused, rustac shares the machine's
-  loopback as before, and the reason is written to ``--isolation-file`` for the sandbox
-  to warn about.
+  its two sockets (the api layer's Unix socket, storage's port on the machine's loopback),
+  then moves into a new user + network namespace (:mod:`._netns`) and starts rustac there
+  (:mod:`._backend`). rustac's port exists only in that namespace, so nothing but the api
+  layer can reach it. Where namespaces are refused, rustac shares the machine's loopback
+  as before, and the reason is written to ``--isolation-file`` for the sandbox to warn
+  about.
 * **Storage** plays S3 on its own port (another origin, as S3 is another host): the
   shipped COGs behind SigV2 presigned URLs that expire after ``--ttl`` seconds
-  (:mod:`.storage`, shared with the test kit's ``AssetServer``).
+  (:mod:`.storage`, shared with the test kit's ``AssetServer``). Only presigned requests
+  are answered, so its port may be public.
 
 No S3-compatible server on PyPI enforced presigned expiry when this was written (moto's
 server mode serves expired and tampered URLs alike), hence this service.
 
-    python -m pystac_eds.sandbox.asset_service --api-port N --storage-port M \
+    python -m pystac_eds.sandbox.asset_service --api-socket PATH --storage-port M \
         --backend-port P --backend-log PATH --isolation-file PATH \
         --public-root URL --ttl SECONDS --data-dir DIR -- RUSTAC-COMMAND...
 
@@ -57,7 +60,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ._backend import Backend
-from ._constants import ASSET_KEY_ENV, ISOLATED
+from ._constants import ASSET_KEY_ENV, HEALTH_PATH, ISOLATED
 from ._netns import enter_private_network
 from ._orphan_guard import exit_with_parent
 from .presentation import asset_mode, parse_proxy_path, present, proxy_url
@@ -67,8 +70,18 @@ from .storage import serve_object
 BUCKET = "eds-sandbox-assets"
 CATALOG_TITLE = "EDS sandbox (pystac-eds): a local look-alike of the EarthDaily Earth Data Store"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
-# Hop-by-hop, and what no longer holds once a body is rewritten.
-_DROP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
+# Hop-by-hop, what no longer holds once a body is rewritten, and what the server that
+# answers the client (the gateway's uvicorn) sets itself: forwarded, rustac's ``date``
+# and ``server`` would reach the client twice.
+_DROP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "content-encoding",
+    "date",
+    "server",
+}
 _DROP_REQUEST = {*_DROP, "host", "accept-encoding"}
 
 
@@ -116,12 +129,20 @@ def api_app(upstream: str, public_root: str, presigner: Presigner, ttl: float) -
         _log(request, answer.status_code)
         return Response(body, answer.status_code, out)
 
+    async def health(request: Request) -> Response:
+        # The gateway's own health check asks here; rustac answered before this serves.
+        return Response(b'{"status":"ok"}', 200, media_type="application/json")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await client.aclose()
 
-    return Starlette(routes=[Route("/{path:path}", forward, methods=_METHODS)], lifespan=lifespan)
+    routes = [
+        Route(HEALTH_PATH, health, methods=["GET"]),
+        Route("/{path:path}", forward, methods=_METHODS),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def _presented(body: bytes, path: str, request: Request, sign: Any, proxy: Any) -> bytes:
@@ -173,8 +194,8 @@ def storage_app(assets_dir: Path, presigner: Presigner) -> Starlette:
     return Starlette(routes=[Route("/{path:path}", serve, methods=_METHODS)])
 
 
-async def _serve(apps: list[tuple[Starlette, socket.socket]], backend: Backend) -> int:
-    servers = [(_QuietServer(uvicorn.Config(app, log_level="warning")), sock) for app, sock in apps]
+async def _serve(apps: list[tuple[uvicorn.Config, socket.socket]], backend: Backend) -> int:
+    servers = [(_QuietServer(config), sock) for config, sock in apps]
 
     def stop_all() -> None:
         backend.stopping = True
@@ -200,9 +221,20 @@ def _listening(port: int) -> socket.socket:
     return sock
 
 
+def _listening_unix(path: Path) -> socket.socket:
+    """A Unix socket at ``path`` (in the sandbox's 0700 folder, so for its user only)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    return sock
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="pystac-eds sandbox asset service")
-    parser.add_argument("--api-port", type=int, required=True)
+    parser.add_argument(
+        "--api-socket", type=Path, required=True, help="where to make the api layer's Unix socket"
+    )
     parser.add_argument("--storage-port", type=int, required=True)
     parser.add_argument("--backend-port", type=int, required=True, help="rustac's port")
     parser.add_argument("--backend-log", type=Path, required=True)
@@ -222,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     presigner = Presigner(
         f"http://127.0.0.1:{args.storage_port}", secret_key=key, session_token=session
     )
-    sockets = [_listening(args.api_port), _listening(args.storage_port)]
+    api_sock, storage_sock = _listening_unix(args.api_socket), _listening(args.storage_port)
     # Still single-threaded here, as unshare(CLONE_NEWUSER) requires.
     why_not = enter_private_network()
     args.isolation_file.write_text(why_not or ISOLATED)
@@ -230,9 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     backend = Backend(command, args.backend_log, args.backend_port)
     backend.start(deadline=time.monotonic() + args.startup_timeout)
     upstream = f"http://127.0.0.1:{args.backend_port}"
+    api = api_app(upstream, args.public_root, presigner, args.ttl)
+    storage = storage_app(args.data_dir / "assets", presigner)
     apps = [
-        (api_app(upstream, args.public_root, presigner, args.ttl), sockets[0]),
-        (storage_app(args.data_dir / "assets", presigner), sockets[1]),
+        # The gateway, which answers the client, sets these two headers itself.
+        (
+            uvicorn.Config(api, log_level="warning", server_header=False, date_header=False),
+            api_sock,
+        ),
+        (uvicorn.Config(storage, log_level="warning"), storage_sock),
     ]
     return asyncio.run(_serve(apps, backend))
 

@@ -1,14 +1,15 @@
 """``pystac-eds sandbox``: run the sandbox in the foreground until Ctrl-C or SIGTERM.
 
-Prints the four settings as ``export`` lines on stdout (paste them into a shell, or
-``pystac-eds sandbox > EDS.env &``) and status lines (``ready``, ``stopping``, errors,
-the ``-v`` request log) on stderr, so a redirected stdout holds settings only.
-``--env-file PATH`` writes the settings file itself, 0600.
+Prints the four settings as ``export`` lines on stdout (to paste into a shell) and
+status lines (``ready``, ``stopping``, errors, the ``-v`` request log) on stderr, so a
+redirected stdout holds settings only. ``--env-file PATH`` writes the settings file
+itself, 0600 (a ``> EDS.env`` redirection makes it 0644, readable by other users).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -38,7 +39,8 @@ class _StopSignals:
     when that is a finalizer (``__del__`` of a connection or response being collected
     while start-up polls the servers) Python reports the exception as "ignored" and
     carries on, so a Ctrl-C during start-up was lost and the sandbox served on. The flag
-    survives that; :func:`_run` checks it after start-up and while it waits.
+    survives that: start-up checks it between probes, :func:`_run` after start-up and
+    while it waits.
     """
 
     def __init__(self) -> None:
@@ -90,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         "pixels, and asset URLs as EDS gives them (presigned, or a proxy behind the\n"
         "bearer). The settings go to stdout as export lines, status lines to stderr.",
         epilog="examples:\n"
-        f"  {PROG} > EDS.env &\n"
+        f"  {PROG} --env-file EDS.env &\n"
         f"  {PROG} --env-file EDS.env --token-ttl 60 --asset-url-ttl 5 -v",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -157,7 +159,7 @@ def _run(sandbox: Sandbox, stop: threading.Event, env_file: Path | None, verbose
             with warnings.catch_warnings():
                 # Said once below, as a status line rather than a Python warning.
                 warnings.simplefilter("ignore", BackendNotIsolatedWarning)
-                sandbox.start()
+                sandbox.start(interrupt=stop)
             if stop.is_set():  # the signal's exception was swallowed: see _StopSignals
                 raise KeyboardInterrupt
         except (KeyboardInterrupt, _Terminated):
@@ -176,14 +178,20 @@ def _run(sandbox: Sandbox, stop: threading.Event, env_file: Path | None, verbose
             f"ready in {sandbox.startup_seconds or 0:.1f}s: {CATALOG} at {sandbox.api_url} "
             f"(tokens live {sandbox.token_ttl:g}s, asset URLs {sandbox.asset_url_ttl:g}s)"
             + (f"; settings in {env_file}" if env_file is not None else "")
-            + ". Ctrl-C to stop."
+            + f". {how_to_stop()}"
         )
-        follower = LogFollower(sandbox.log_paths["asset service"], sys.stderr)
-        while (failure := sandbox.failure()) is None:
-            if verbose:
+        follower = LogFollower(sandbox.log_paths["asset service"], sys.stderr) if verbose else None
+        try:
+            while (failure := sandbox.failure()) is None:
+                if follower is not None:
+                    follower.poll()
+                if stop.wait(0.5):
+                    raise KeyboardInterrupt
+        finally:
+            if follower is not None:
+                # The asset service logs a request before answering it: every request
+                # answered before the stop is in the file now, none is lost.
                 follower.poll()
-            if stop.wait(0.5):
-                raise KeyboardInterrupt
         _error(str(failure))
         return 1
     except SandboxUnavailable as error:
@@ -195,6 +203,20 @@ def _run(sandbox: Sandbox, stop: threading.Event, env_file: Path | None, verbose
     except (KeyboardInterrupt, _Terminated):
         _status("stopping")
         return 0
+
+
+def how_to_stop() -> str:
+    """Ctrl-C for a sandbox in the foreground of its terminal; else (``&``, ``nohup``, no
+    terminal at all) Ctrl-C does not reach it: say which signal to send to which pid."""
+    for fd in (sys.__stdin__, sys.__stderr__, sys.__stdout__):
+        try:
+            foreground = os.tcgetpgrp(fd.fileno()) if fd is not None else None
+        except (OSError, ValueError):  # not a terminal (or not ours), or closed
+            continue
+        if foreground == os.getpgrp():
+            return "Ctrl-C to stop."
+        break
+    return f"kill {os.getpid()} to stop."
 
 
 def _status(message: str) -> None:

@@ -1,25 +1,30 @@
-"""rustac, the sandbox's STAC backend, is reachable only through the gateway (#13, item 14).
+"""Everything behind the gateway is reachable only through it (#13, item 14).
 
-Its port shows in ``ps``; from this machine's network it must refuse every connection,
-while the API behind the gateway keeps working. Where user namespaces are refused, the
-sandbox still works, with rustac on the shared loopback and one warning.
+rustac's port shows in ``ps``; from this machine's network it must refuse every
+connection, while the API behind the gateway keeps working. Where user namespaces are
+refused, the sandbox still works, with rustac on the shared loopback and one warning.
+The asset service's api layer (between the gateway and rustac) listens on no port at all,
+only on a Unix socket in the sandbox's private folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from pystac_eds.sandbox import Sandbox
+from pystac_eds.sandbox._constants import ROOT_PATH
 
-from .helpers import listening_addresses, need_extra, rustac_pid, rustac_port, token
+from .helpers import cmdline, listening_addresses, need_extra, rustac_pid, rustac_port, token
 
 pytestmark = pytest.mark.sandbox
 
@@ -46,6 +51,59 @@ def test_rustac_port_refuses_connections_from_this_machine(eds_sandbox: Sandbox)
     for path in ("/collections", "/search"):
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+
+
+_BEHIND = [
+    ("GET", "/collections"),
+    ("GET", "/search?collections=venus-l2a"),
+    ("POST", "/search"),
+    ("GET", "/collections/sentinel-2-l2a/items"),
+    ("GET", "/asset-proxy/eds-sandbox-assets/sentinel-2-l2a/13TDE/peak/red.tif"),
+]
+
+
+def test_no_port_of_the_sandbox_answers_without_a_token(eds_sandbox: Sandbox) -> None:
+    """The attack from the audit, on every port any sandbox process listens on: no
+    items, no collections, no presigned URL without a token (with the signing header)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    rustac = rustac_pid(eds_sandbox.pids)
+    ports = {port for pid in eds_sandbox.pids for _, port in listening_addresses(pid)}
+    if not eds_sandbox.backend_isolated:  # a documented limit, tested elsewhere
+        ports.discard(rustac_port(rustac))
+    gateway = urlsplit(eds_sandbox.api_url).port
+    for port in ports:
+        for method, path in _BEHIND:
+            for prefix in ("", ROOT_PATH):
+                url = f"http://127.0.0.1:{port}{prefix}{path}"
+                answer = requests.request(
+                    method,
+                    url,
+                    json={"collections": ["venus-l2a"]} if method == "POST" else None,
+                    headers={"X-Signed-Asset-Urls": "True"},
+                    allow_redirects=False,
+                    timeout=10,
+                )
+                assert answer.status_code >= 400, (method, url, answer.status_code)
+                assert b"Signature=" not in answer.content and b'"features"' not in answer.content
+                if port == gateway and prefix:
+                    assert answer.status_code == 401, (method, url)
+    assert gateway in ports and len(ports) == 3  # gateway, token server, storage
+
+
+def test_the_api_layer_listens_only_on_a_private_unix_socket(eds_sandbox: Sandbox) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    folder = eds_sandbox.log_paths["gateway"].parent
+    sockets = [path for path in folder.iterdir() if stat.S_ISSOCK(path.lstat().st_mode)]
+    assert [path.name for path in sockets] == ["api.sock"]
+    # Other users cannot even reach the socket: the folder is the owner's alone.
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert folder.stat().st_uid == os.getuid()
+    assert stat.S_IMODE(sockets[0].lstat().st_mode) == 0o600
+    # The asset service listens on one TCP port: storage, which needs a presigned URL.
+    assets = next(pid for pid in eds_sandbox.pids if "asset_service" in " ".join(cmdline(pid)))
+    assert listening_addresses(assets) == {("127.0.0.1", urlsplit(eds_sandbox.storage_url).port)}
 
 
 def test_api_through_the_gateway_still_answers(eds_sandbox: Sandbox) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import socketserver
 import sys
 import threading
 import time
@@ -33,7 +34,6 @@ from joserfc.jwk import KeySet, RSAKey
 from pystac_eds.sandbox import Sandbox
 from pystac_eds.sandbox._constants import HEALTH_PATH, ROOT_PATH
 from pystac_eds.sandbox._process import Child, free_port, wait_until_ready
-from pystac_eds.testing import StacServer
 
 from .helpers import listening_addresses, need_extra, rustac_pid, token
 
@@ -69,6 +69,29 @@ class _DocumentHandler(BaseHTTPRequestHandler):
         pass
 
 
+class UnixUpstream(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """The gateway's upstream, on a Unix socket as the api layer is: 200 to every GET."""
+
+    daemon_threads = True
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path), _UpstreamHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class _UpstreamHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"collections": [], "links": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 def _rsa_key() -> RSAKey:
     key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": "RS256"}, private=True)
     key.ensure_kid()
@@ -94,7 +117,7 @@ class Rig:
             "subject_types_supported": ["public"],
         }
         self.issuer.documents["/jwks.json"] = KeySet([self.key]).as_dict(private=False)
-        self.upstream = StacServer(None).start()
+        self.upstream = UnixUpstream(tmp / "api.sock")
         port = free_port()
         self.api_url = f"http://127.0.0.1:{port}{ROOT_PATH}"
         self.audience = self.api_url
@@ -103,11 +126,12 @@ class Rig:
             [
                 sys.executable,
                 *("-m", "pystac_eds.sandbox.gateway", "--port", str(port)),
-                *("--upstream", self.upstream.base_url),
+                *("--upstream-socket", "api.sock"),
                 *("--discovery", origin + "/.well-known/openid-configuration"),
                 *("--audience", self.audience),
             ],
             tmp / "gateway.log",
+            cwd=tmp,
         )
         self.gateway.start({"PATH": os.environ.get("PATH", ""), "PYTHONPATH": _ROOT})
         wait_until_ready(self.gateway, self.api_url + HEALTH_PATH, time.monotonic() + 60)
@@ -140,8 +164,7 @@ class Rig:
 
     def close(self) -> None:
         self.gateway.stop()
-        self.upstream.stop()
-        for server in (self.issuer, self.attacker):
+        for server in (self.upstream, self.issuer, self.attacker):
             server.shutdown()
             server.server_close()
 
@@ -257,6 +280,6 @@ def test_every_server_listens_on_loopback_only(eds_sandbox: Sandbox) -> None:
         pytest.skip("reads /proc")
     pids = [*eds_sandbox.pids, rustac_pid(eds_sandbox.pids)]
     seen = {pid: listening_addresses(pid) for pid in pids}
-    # token server, asset service (api layer + storage), gateway, rustac
-    assert sorted(len(addresses) for addresses in seen.values()) == [1, 1, 1, 2], seen
+    # token server, asset service (storage; the api layer has a Unix socket), gateway, rustac
+    assert sorted(len(addresses) for addresses in seen.values()) == [1, 1, 1, 1], seen
     assert {address for addresses in seen.values() for address, _ in addresses} == {"127.0.0.1"}

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -25,7 +26,7 @@ from .helpers import alive, descendants, fetch_token, need_extra, rustac_pid, to
 pytestmark = pytest.mark.sandbox
 
 COLLECTIONS = {"sentinel-2-l2a", "landsat-c2l2-sr", "venus-l2a"}
-TOTAL_ITEMS = 320
+TOTAL_ITEMS = 335
 
 
 def bearer(value: str) -> dict[str, str]:
@@ -69,6 +70,37 @@ def test_foreign_token_is_refused(eds_sandbox: Sandbox) -> None:
             eds_sandbox.api_url + "/collections", headers=bearer(value), timeout=10
         )
         assert response.status_code == 401
+
+
+def test_every_answer_has_one_date_and_one_server_header(eds_sandbox: Sandbox) -> None:
+    """The gateway sets both; the api layer behind it must not forward rustac's copies."""
+    api, valid = eds_sandbox.api_url, bearer(token(eds_sandbox.settings))
+    item = requests.post(api + "/search", json={"limit": 1}, headers=valid, timeout=10).json()
+    single = f"{api}/collections/{item['features'][0]['collection']}/items/"
+    single += item["features"][0]["id"]
+    proxy = api + "/asset-proxy/eds-sandbox-assets/venus-l2a/any/red.tif"
+    for method, url, headers, status in (
+        ("GET", api + "/", valid, 200),
+        ("GET", api + "/collections", valid, 200),
+        ("POST", api + "/search", valid, 200),
+        ("GET", single, valid, 200),
+        ("GET", proxy, valid, 307),
+        ("HEAD", proxy, valid, 307),
+        ("GET", api + "/collections", {}, 401),
+    ):
+        answer = requests.request(
+            method,
+            url,
+            json={"limit": 1} if method == "POST" else None,
+            headers=headers,
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert answer.status_code == status, (method, url)
+        dates, servers = answer.raw.headers.getlist("Date"), answer.raw.headers.getlist("Server")
+        # One header each, holding one value (a proxy may join copies: "date: A, A").
+        assert len(dates) == len(servers) == 1, (method, url, answer.headers)
+        assert dates[0].count(",") == 1 and "," not in servers[0], (method, url, answer.headers)
 
 
 def test_links_go_through_the_gateway(eds_sandbox: Sandbox) -> None:
@@ -212,6 +244,14 @@ def test_expired_token_is_refused_and_open_keeps_working(short_sandbox: Sandbox)
     first = [item.id for item in catalog.search(collections=["venus-l2a"], limit=20).items()]
     assert len(first) == 60
     requests_before = short_sandbox.token_requests
+    proxy = requests.post(
+        settings["EDS_API_URL"] + "/search",
+        json={"collections": ["venus-l2a"], "limit": 1},
+        headers={**bearer(raw), "X-Proxy-Asset-Urls": "True"},
+        timeout=10,
+    ).json()["features"][0]["assets"]["red"]["href"]
+    valid = requests.head(proxy, headers=bearer(raw), allow_redirects=False, timeout=10)
+    assert valid.status_code == 307
 
     time.sleep(max(0.0, claims(raw)["exp"] - time.time()) + 0.6)
 
@@ -219,6 +259,12 @@ def test_expired_token_is_refused_and_open_keeps_working(short_sandbox: Sandbox)
         settings["EDS_API_URL"] + "/collections", headers=bearer(raw), timeout=10
     )
     assert expired.status_code == 401
+    # A proxy URL checks the bearer as the API does: GET and HEAD, not redirected.
+    for method in ("GET", "HEAD"):
+        answer = requests.request(
+            method, proxy, headers=bearer(raw), allow_redirects=False, timeout=10
+        )
+        assert answer.status_code == 401, method
     again = [item.id for item in catalog.search(collections=["venus-l2a"], limit=20).items()]
     assert again == first
     assert short_sandbox.token_requests > requests_before
@@ -253,6 +299,30 @@ def test_failed_start_leaves_nothing_behind(tmp_path: Path, own_children: set[in
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(SandboxError, match="rustac"):
         Sandbox(data_dir=tmp_path, startup_timeout=20).start()
+
+
+_PLANTED = """
+import os, pathlib
+secret = "PYSTAC_EDS_SANDBOX_SECRET" in os.environ
+pathlib.Path(__file__).with_name(f"imported-by-{os.getpid()}").write_text(str(secret))
+raise ImportError("a planted module named like a dependency")
+"""
+
+
+def test_a_module_in_the_working_folder_is_never_imported_by_a_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_children: set[int]
+) -> None:
+    """The servers run in the sandbox's private folder with no working folder on
+    sys.path: an ``h11.py`` beside the user (uvicorn imports h11) runs nowhere, least of
+    all in the token server, which holds the secret."""
+    need_extra()
+    (tmp_path / "h11.py").write_text(_PLANTED)
+    monkeypatch.chdir(tmp_path)
+    data = os.path.relpath(Path(__file__).parents[2] / "pystac_eds" / "sandbox" / "data")
+    with Sandbox(data_dir=data) as sandbox:  # a relative data folder still works
+        headers = bearer(token(sandbox.settings))
+        assert requests.get(sandbox.api_url + "/", headers=headers, timeout=10).ok
+    assert not list(tmp_path.glob("imported-by-*"))
 
 
 def test_dead_child_is_reported(own_children: set[int]) -> None:
@@ -305,12 +375,11 @@ def _read_until_ready(proc: subprocess.Popen[str], timeout: float) -> list[str]:
 def test_cli_serves_until_sigterm(own_children: set[int], tmp_path: Path) -> None:
     need_extra()
     env_file = tmp_path / "EDS.env"
-    script = (
-        "import sys, pystac_eds.sandbox as s; "
-        f"sys.exit(s.main(['--token-ttl', '60', '--env-file', {str(env_file)!r}, '-v']))"
-    )
+    options = ["--token-ttl", "60", "--asset-url-ttl", "777", "--env-file", str(env_file), "-v"]
+    script = f"import sys, pystac_eds.sandbox as s; sys.exit(s.main({options!r}))"
     proc = subprocess.Popen(
         [sys.executable, "-c", script],
+        stdin=subprocess.DEVNULL,  # no terminal: Ctrl-C cannot reach it
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -319,6 +388,8 @@ def test_cli_serves_until_sigterm(own_children: set[int], tmp_path: Path) -> Non
     try:
         status = _read_until_ready(proc, timeout=60)
         assert len(status) == 1 and status[0].startswith("# ready") and "EDS sandbox" in status[0]
+        assert "(tokens live 60s, asset URLs 777s)" in status[0]
+        assert status[0].endswith(f". kill {proc.pid} to stop."), status[0]
         assert proc.stdout is not None
         exports = dict(
             proc.stdout.readline().rstrip("\n").removeprefix("export ").split("=", 1)
@@ -333,6 +404,16 @@ def test_cli_serves_until_sigterm(own_children: set[int], tmp_path: Path) -> Non
         assert requests.get(exports["EDS_API_URL"] + "/collections", timeout=10).status_code == 401
         headers = bearer(token(dotenv_values(env_file)))  # type: ignore[arg-type]
         assert requests.get(exports["EDS_API_URL"] + "/", headers=headers, timeout=10).ok
+        # --asset-url-ttl: presigned URLs made during the request expire 777 s later.
+        before = time.time()
+        signed = requests.post(
+            exports["EDS_API_URL"] + "/search",
+            json={"collections": ["venus-l2a"], "limit": 1},
+            headers={**headers, "X-Signed-Asset-Urls": "True"},
+            timeout=10,
+        ).json()["features"][0]["assets"]["red"]["alternate"]["download"]["href"]
+        expires = int(dict(parse_qsl(urlsplit(signed).query))["Expires"])
+        assert before + 777 - 1 <= expires <= time.time() + 777
         servers = descendants(proc.pid)
         assert len(servers) >= 4
         proc.send_signal(signal.SIGTERM)

@@ -1,5 +1,6 @@
 """The sandbox's assets, as EDS serves them: presigned URLs that really expire, proxy URLs
-behind the bearer, pixels equal to the source. rasterio reads with GDAL's defaults."""
+behind the bearer, pixels equal to the source. rasterio reads a presigned URL with GDAL's
+default options (no option at all), and a proxy URL with the bearer."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import requests
 
 from pystac_eds.sandbox import Sandbox
 from pystac_eds.sandbox._constants import ASSET_KEY_ENV
+from pystac_eds.testing import StacServer, TokenServer
 
 from .helpers import need_extra, rustac_pid, token
 
@@ -141,14 +143,32 @@ def test_proxy_needs_the_bearer_and_redirects_to_storage(eds_sandbox: Sandbox) -
     assert followed.content == (DATA / "assets" / key).read_bytes()
 
 
-# -- rasterio (GDAL's default options) ---------------------------------------------------
+# -- rasterio ----------------------------------------------------------------------------
 
 
 def rasterio_read(url: str, **options: str) -> Any:
+    """Read with GDAL's default options plus ``options``."""
     rasterio = pytest.importorskip("rasterio")
-    env = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", **options)
-    with env, rasterio.open(url) as dataset:
+    with rasterio.Env(**options), rasterio.open(url) as dataset:
         return dataset.read()
+
+
+def test_rasterio_reads_a_presigned_url_with_gdal_default_options(short_sandbox: Sandbox) -> None:
+    """No option at all, as a user's first ``rasterio.open(href)``: GDAL's first request
+    is a HEAD (not on an AWS host), then ranges; it also lists the "folder" (refused).
+    A sandbox of this module's own: its URLs (own port, own key) are in no GDAL cache."""
+    np = pytest.importorskip("numpy")
+    rasterio = pytest.importorskip("rasterio")
+    asset = search(short_sandbox, {"X-Signed-Asset-Urls": "True"})[0]["assets"]["nir"]
+    log = short_sandbox.log_paths["asset service"]
+    before = len(log.read_text().splitlines())
+    with rasterio.open(asset["alternate"]["download"]["href"]) as dataset:
+        pixels = dataset.read()
+    assert np.array_equal(pixels, rasterio_read(str(source(asset["href"]))))
+    key = asset["href"].removeprefix("s3://")
+    lines = log.read_text().splitlines()[before:]
+    asked = [line.split()[0] for line in lines if line.split()[1:2] == [f"/{key}"]]
+    assert asked[0] == "HEAD" and "GET" in asked, asked
 
 
 def test_rasterio_reads_presigned_pixels_equal_to_the_source(eds_sandbox: Sandbox) -> None:
@@ -168,6 +188,37 @@ def test_rasterio_cannot_read_an_expired_url(expiring_sandbox: Sandbox) -> None:
         time.sleep(0.2)
     with pytest.raises(rasterio.errors.RasterioIOError, match="403"):
         rasterio_read(url)
+
+
+def test_head_on_a_proxy_url_behaves_like_get_in_the_sandbox_and_the_test_kit(
+    eds_sandbox: Sandbox, eds_token_server: TokenServer, eds_stac_server: StacServer
+) -> None:
+    """GDAL's first request to a proxy href is a HEAD: 401 without a token, 307 with one,
+    as for GET (EDS's behaviour), in the sandbox and in the test kit alike."""
+    proxied = search(eds_sandbox, {"X-Proxy-Asset-Urls": "True"})[0]["assets"]["red"]["href"]
+    kit_page = requests.post(
+        eds_stac_server.url + "search",
+        json={"limit": 1},
+        headers={**bearer(eds_token_server.mint()), "X-Proxy-Asset-Urls": "True"},
+        timeout=10,
+    ).json()
+    cases = [
+        (proxied, token(eds_sandbox.settings), eds_sandbox.storage_url),
+        (
+            kit_page["features"][0]["assets"]["visual"]["href"],
+            eds_token_server.mint(),
+            eds_stac_server.assets.base_url if eds_stac_server.assets else "",
+        ),
+    ]
+    for url, valid, storage in cases:
+        for method in ("GET", "HEAD"):
+            refused = requests.request(method, url, allow_redirects=False, timeout=10)
+            assert refused.status_code == 401, (method, url)
+            hop = requests.request(
+                method, url, headers=bearer(valid), allow_redirects=False, timeout=10
+            )
+            assert hop.status_code == 307, (method, url, hop.status_code)
+            assert hop.headers["Location"].startswith(storage + "/"), (method, url)
 
 
 def test_rasterio_reads_a_proxy_url_with_a_bearer(eds_sandbox: Sandbox) -> None:
