@@ -26,7 +26,7 @@
 #
 # > **No EDS account, or offline?** In a terminal, in this folder:
 # > `pip install 'pystac-eds[sandbox,notebooks,pixels]'` (the sandbox, and what this notebook
-# > plots and reads pixels with), then `pystac-eds sandbox > EDS.env` and leave it
+# > plots and reads pixels with), then `pystac-eds sandbox --env-file EDS.env` and leave it
 # > running. It starts a local EDS look-alike and writes its settings to `EDS.env`, which
 # > this notebook then picks up.
 #

@@ -16,7 +16,7 @@
 # > `EDS_CLIENT_ID` and `EDS_AUTH_URL`) from the environment or from an `EDS.env` file next to
 # > it, so it runs unchanged against the Earth Data Store. **No EDS account, or offline?** In a
 # > terminal, in this folder: `pip install 'pystac-eds[sandbox]'`, then
-# > `pystac-eds sandbox > EDS.env` and leave it running. It starts a local EDS look-alike
+# > `pystac-eds sandbox --env-file EDS.env` and leave it running. It starts a local EDS look-alike
 # > and writes its settings to `EDS.env`, which the notebook picks up (or `export` the lines
 # > it prints before starting Jupyter).
 

@@ -13,7 +13,7 @@
 #
 # It needs the `[pixels]` extra (`pip install 'pystac-eds[pixels]'`: rasterio, odc-stac,
 # numpy) and matplotlib. Settings come from the environment or an `EDS.env` file, as in
-# the quickstart; offline, `pystac-eds sandbox > EDS.env` gives you a local look-alike of
+# the quickstart; offline, `pystac-eds sandbox --env-file EDS.env` gives you a local look-alike of
 # EDS with real (synthetic) pixels.
 
 # %%

@@ -202,8 +202,9 @@ def runnable(command: str) -> str | None:
     programs = command_words(tokens)
     if not programs:
         return "no command"
-    if programs[0] in SETUP:
-        return f"set-up ({programs[0]}), not an example"
+    program = Path(programs[0]).name  # `.venv/bin/python` is python too
+    if program in SETUP:
+        return f"set-up ({program}), not an example"
     script = repository_script(command)
     if script in NOT_EXAMPLES:
         return NOT_EXAMPLES[script]

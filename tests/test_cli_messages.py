@@ -85,7 +85,7 @@ def test_no_secret_lists_only_places_a_shell_user_can_set(tmp_path: Path) -> Non
     message = error_of(result)
     assert message.startswith("no EDS secret found: set EDS_SECRET")
     assert "Looked at: environment (" in message and "EDS.env, .env in the working" in message
-    assert "`pystac-eds sandbox > EDS.env`" in message
+    assert "`pystac-eds sandbox --env-file EDS.env`" in message
     assert_shell_words(message)
 
 

@@ -53,7 +53,7 @@ def test_a_warm_token_imports_neither_requests_nor_pystac_client(
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    if settings_in == "EDS.env":  # as `pystac-eds sandbox > EDS.env` leaves them
+    if settings_in == "EDS.env":  # as `pystac-eds sandbox --env-file EDS.env` leaves them
         settings = {k: v for k, v in warm.items() if k.startswith("EDS_") and k != ENV_VAR}
         (work / "EDS.env").write_text("".join(f"export {k}={v}\n" for k, v in settings.items()))
         warm = {k: v for k, v in warm.items() if k not in settings}

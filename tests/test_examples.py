@@ -113,12 +113,7 @@ class Example:
 
 #: Page examples known to fail, on pages another engineer owns: run, and expected to
 #: fail until fixed there (strict: a fix shows up as XPASS, to remove here).
-KNOWN_FAILING_PAGES = {
-    "docs/sandbox.md:python": (
-        "docs/sandbox.md:135 reads os.environ['EDS_API_URL'] although the page keeps the "
-        "settings in ./EDS.env (the sandbox engineer's page)"
-    ),
-}
+KNOWN_FAILING_PAGES: dict[str, str] = {}
 
 
 def _page_examples() -> Iterator[Any]:

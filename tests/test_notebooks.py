@@ -7,7 +7,7 @@ and no token, and has a test of its own here. The slow ones, marked ``notebooks`
 deselected by default (run them with ``pytest -m notebooks``), execute each notebook in a
 fresh ipykernel on this interpreter, with the sandbox's EDS_* settings in its environment
 and the disk token cache on (in a fresh folder of the test's own), as a user would run it
-after ``pystac-eds sandbox > EDS.env`` (``02-long-running`` starts its own sandbox). They
+after ``pystac-eds sandbox --env-file EDS.env`` (``02-long-running`` starts its own sandbox). They
 need the ``[notebooks]`` and ``[sandbox]`` extras; skipped without them. With
 ``PYSTAC_EDS_EXECUTED_NOTEBOOKS=DIR`` each executed notebook is also written to DIR
 (relative to the repository), with its outputs: the documentation site renders those.

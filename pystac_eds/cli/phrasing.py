@@ -45,7 +45,7 @@ def no_secret(err: CredentialsError) -> str | None:
     return (
         "no EDS secret found: set EDS_SECRET (the API token from the EDS console) in the "
         "environment or in ./EDS.env, or pass --env-file FILE; to try pystac-eds without an "
-        f"account, run `{PROG} sandbox > EDS.env` in another terminal in this folder."
+        f"account, run `{PROG} sandbox --env-file EDS.env` in another terminal in this folder."
         f"{looked_at(err.sources)}"
     )
 
