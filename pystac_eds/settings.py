@@ -75,9 +75,7 @@ _AMBIGUOUS = re.compile(r"[\\\s\x00-\x1f\x7f-\x9f]")
 _AUTHORITY = re.compile(
     r"(?P<host>[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII
 )
-_HOST = re.compile(
-    r"[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*", re.ASCII
-)
+_HOST = re.compile(r"[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*", re.ASCII)
 
 
 def _shown(url: str) -> str:

@@ -436,6 +436,7 @@ def test_total_time_bounds_the_retries() -> None:
         with pytest.raises(TokenError):
             request_token(server.credentials(), policy=policy, clock=clock, sleep=sleep)
         assert len(server.requests) == 3  # 0, 20, 40; a wait to 60 would pass the bound
+    assert clock_value[0] <= 50  # and it did not wait past it before giving up
 
 
 def test_a_redirecting_token_url_is_not_followed() -> None:
