@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.auth import AuthBase
 
-from . import redaction
+from . import redaction, transport
 from .cache import TokenCache
 from .errors import CredentialsError, InsecureTransportError
 from .settings import Credentials, check_host, is_loopback
@@ -47,6 +47,9 @@ class EDSAuth(AuthBase):
     The token goes only to the origin of ``credentials.api_url`` and to the hosts in
     ``allowed_hosts`` (over https, or http on loopback), never elsewhere — not to a
     ``next`` link or a redirect on another host; ``headers`` go with it, and only there.
+    A loopback request that an environment proxy (``HTTP_PROXY``…) would carry is
+    refused (:class:`InsecureTransportError`) unless the session is one of pystac-eds's
+    (:func:`pystac_eds.transport.new_session`, ``open()``, ``stac_io()``), which go direct.
     An ``Authorization`` header already on a request it stamps is replaced (with a
     warning, once per EDSAuth). Tokens come from ``cache``, by default
     the process-wide :meth:`TokenCache.default`, so every EDSAuth with the same
@@ -104,6 +107,7 @@ class EDSAuth(AuthBase):
         if not self.in_scope(url):
             _check_not_downgraded(url, self._api_origin)
             return request
+        transport.refuse_environment_proxy(url)  # before the token is fetched or stamped
         if "Authorization" in request.headers:
             self._warn_authorization_replaced()
         # No local holds the token: a traceback's locals would show it.

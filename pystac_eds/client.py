@@ -52,7 +52,9 @@ class EDSStacApiIO(StacApiIO):
         parameters: dict[str, Any] | None = None,
     ) -> str:
         try:
-            return super().request(href, method=method, headers=headers, parameters=parameters)
+            # EDSAuth sees only the request: tell it this session sends loopback direct.
+            with transport.preparing(self.session):
+                return super().request(href, method=method, headers=headers, parameters=parameters)
         except APIError as err:
             cause = err.__context__
             if isinstance(cause, EDSError):

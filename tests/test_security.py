@@ -36,6 +36,7 @@ from pystac_eds import (
     InsecureTransportError,
     TokenCache,
     TokenError,
+    transport,
 )
 from pystac_eds.disk import TOKENS_FOLDER, store_from_env
 from pystac_eds.redaction import redact
@@ -280,6 +281,47 @@ def test_item3_401_resend_bypasses_the_proxy_too(server: TokenServer, proxy: lis
         assert list(catalog.search(max_items=1).items())
     assert server.issued == 2
     assert proxy == []
+
+
+def test_item3_a_plain_session_is_refused_before_the_token_goes_to_the_proxy(
+    server: TokenServer, proxy: list[str]
+) -> None:
+    # The README's own example: requests picks the proxy after the auth has run, so the
+    # auth cannot send the request direct; it refuses, and says what to do instead.
+    with StacServer(server) as stac:
+        session = requests.Session()
+        session.auth = EDSAuth(server.credentials(stac.url), cache=TokenCache())
+        with pytest.raises(InsecureTransportError) as info:
+            session.get(f"{stac.url}/collections", timeout=10)
+        assert stac.seen == []
+    message = str(info.value)
+    assert "pystac_eds.transport.new_session()" in message and "NO_PROXY" in message
+    assert "127.0.0.1:" in message  # which request it refused
+    assert proxy == [] and server.requests == []  # not even a token was fetched
+
+
+def test_item3_a_direct_session_or_no_proxy_sends_loopback_requests_direct(
+    server: TokenServer, proxy: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with StacServer(server) as stac:
+        auth = EDSAuth(server.credentials(stac.url), cache=TokenCache())
+        session = transport.new_session()  # the fix the error names
+        session.auth = auth
+        assert session.get(f"{stac.url}/collections", timeout=10).ok
+        # A session of ours whose adapter someone replaced by requests' own is not trusted.
+        session.mount("http://", requests.adapters.HTTPAdapter())
+        with pytest.raises(InsecureTransportError):
+            session.get(f"{stac.url}/collections", timeout=10)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the other one: requests skips the proxy
+        plain = requests.Session()
+        plain.auth = auth
+        assert plain.get(f"{stac.url}/collections", timeout=10).ok
+    assert proxy == [] and len(stac.seen) == 2
+
+
+def test_item3_other_hosts_still_honour_the_environment_proxy(proxy: list[str]) -> None:
+    # Only loopback is refused: behind a corporate proxy, the EDS API is reached through it.
+    transport.refuse_environment_proxy("https://api.earthdaily.com/platform/v1/stac")
 
 
 # --- item 4: tokens with CR/LF, spaces or commas -------------------------------------------
