@@ -139,6 +139,7 @@ class EDSAuth(AuthBase):
             # say so loudly instead of failing later with a puzzling 401.
             location = urljoin(response.url, response.headers.get("Location", ""))
             _check_not_downgraded(location, self._api_origin)
+            self._keep_headers_in_scope(response.request, location)
         if response.status_code != 401:
             return response
         sent = response.request
@@ -164,6 +165,15 @@ class EDSAuth(AuthBase):
         second.history.append(response)
         second.request = retry
         return second
+
+    def _keep_headers_in_scope(self, sent: requests.PreparedRequest, location: str) -> None:
+        # requests builds the next hop from a copy of this request: it drops Authorization
+        # when the origin changes but keeps every other header, and the auth does not run
+        # again. Our headers go only where the token goes, so they leave with it. (The
+        # request is history by now; this changes only what the next hop copies.)
+        if origin(location) != origin(sent.url or ""):
+            for name in self.headers:
+                sent.headers.pop(name, None)
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled to dask workers or process pools: no cache (locks), only what is needed

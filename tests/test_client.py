@@ -179,6 +179,30 @@ def test_the_token_never_goes_to_another_host(
     assert all(h["X-Signed-Asset-Urls"] == "True" for _, _, h in eds_stac_server.seen)
 
 
+@pytest.mark.parametrize("session", ["pystac-client", "plain"])
+def test_the_asset_access_header_never_follows_a_redirect_to_another_host(
+    eds_env: dict[str, str], eds_stac_server: StacServer, session: str
+) -> None:
+    # requests drops Authorization on a redirect to another origin but copies the other
+    # headers, and the auth does not run again: the asset-access header must leave too.
+    api = eds_stac_server
+    with StacServer(None) as other:
+        # Same origin first (kept, with the token), then another origin (dropped).
+        api.script.append(Reply(307, b"", {"Location": f"{api.base_url}/collections?hop=1"}))
+        api.script.append(Reply(307, b"", {"Location": f"{other.base_url}/collections"}))
+        if session == "plain":
+            http = requests.Session()
+            http.auth = pystac_eds.EDSAuth(headers={"X-Signed-Asset-Urls": "True"})
+            assert http.get(f"{api.url}/collections", timeout=10).ok
+        else:  # what pystac-client sends every request with
+            assert "collections" in pystac_eds.stac_io().request(f"{api.url}/collections")
+    assert [h.get("X-Signed-Asset-Urls") for _, _, h in api.seen[-2:]] == ["True", "True"]
+    assert all("Authorization" in headers for _, _, headers in api.seen)
+    assert other.seen, "the redirect was followed"
+    for _, _, headers in other.seen:
+        assert "X-Signed-Asset-Urls" not in headers and "Authorization" not in headers
+
+
 def test_api_requests_say_who_is_calling(
     eds_env: dict[str, str], eds_stac_server: StacServer
 ) -> None:
