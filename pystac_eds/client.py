@@ -42,6 +42,10 @@ class EDSStacApiIO(StacApiIO):
     pystac-client turns every exception raised while sending into a bare ``APIError``;
     this subclass re-raises pystac-eds's own errors as they are, so ``except TokenError``
     works and the message still says what to fix.
+
+    Every error leaves here with a fresh traceback and no chained context: the frames it
+    would carry (pystac-client's, requests', urllib3's) hold the request as sent, whole
+    bearer token included, where a traceback with locals would show it.
     """
 
     def request(
@@ -56,16 +60,25 @@ class EDSStacApiIO(StacApiIO):
             with transport.preparing(self.session):
                 return super().request(href, method=method, headers=headers, parameters=parameters)
         except APIError as err:
-            cause = err.__context__
-            if isinstance(cause, EDSError):
-                raise cause from None
-            raise
+            failure = _detached(err)
+        raise failure  # outside the except block: nothing to chain
 
     @property
     def auth(self) -> EDSAuth:
         auth = self.session.auth
         assert isinstance(auth, EDSAuth)
         return auth
+
+
+def _detached(err: APIError) -> Exception:
+    """The error to raise for ``err``, holding no frame or exception that ``err`` held."""
+    cause = err.__context__
+    if isinstance(cause, EDSError):
+        cause.__context__ = cause.__cause__ = None
+        return cause.with_traceback(None)
+    fresh = APIError(str(err))
+    fresh.status_code = getattr(err, "status_code", None)
+    return fresh
 
 
 def _credentials(

@@ -278,16 +278,19 @@ def _exchange(
                 stream=True,
             )
         except requests.RequestException as exc:
-            raise _transport_error(url, exc, limit) from None
-        with response:
-            return _answer(response, url, clock, sent_at, limit)
+            failure = _transport_error(url, exc, limit)
+        else:
+            with response:
+                return _answer(response, url, clock, sent_at, limit)
+    # Raised outside the except block, so with no context: the transport error's frames
+    # (requests', urllib3's) hold the encoded form and the Authorization header.
+    raise failure
 
 
 def _transport_error(
     url: str, exc: requests.RequestException, limit: transport.Deadline
 ) -> Exception:
-    """The error to raise for ``exc``. Raised ``from None``: its traceback runs through
-    requests' and urllib3's frames, whose locals hold the encoded form and Authorization."""
+    """The error to raise for ``exc``, which it must not chain."""
     if limit.expired or isinstance(exc, requests.Timeout):
         return _too_slow(url, _reason(exc))
     if isinstance(exc, requests.ConnectionError):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from pystac_client.exceptions import APIError
 
 import pystac_eds
 from pystac_eds import (
@@ -451,9 +452,85 @@ def test_item5_transport_errors_chain_no_frames_holding_the_secret(method: str) 
     with pytest.raises(TokenError) as info:
         request_token(creds, policy=RetryPolicy(attempts=1))
     assert "ConnectionRefusedError" in str(info.value)  # the cause is named ...
+    assert info.value.__context__ is None  # ... without chaining requests' frames
     text = locals_text(info.value)
     assert CANARY_SECRET not in text  # ... without chaining requests' frames
     assert base64.b64encode(f"id:{CANARY_SECRET}".encode()).decode() not in text
+
+
+def chain_with_locals(exc: BaseException) -> str:
+    """``exc`` as a traceback with locals prints it (``capture_locals=True``: Sentry, rich,
+    ``pytest -l``), for every exception reachable from it, suppressed context included."""
+    text, seen, todo = [], set(), [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        text += traceback.TracebackException.from_exception(current, capture_locals=True).format()
+        todo += [current.__cause__, current.__context__]
+    return "".join(text)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens once closed
+
+
+@pytest.mark.parametrize("entry", ["stac_io", "open"])
+def test_item5_an_api_connection_failure_chains_no_frame_holding_the_token(
+    server: TokenServer, entry: str
+) -> None:
+    api = closed_port_url()
+    creds = server.credentials(api)
+    with pytest.raises(APIError) as info:
+        if entry == "open":
+            pystac_eds.open(credentials=creds, cache=TokenCache(), max_retries=None)
+        else:
+            pystac_eds.stac_io(credentials=creds, cache=TokenCache(), max_retries=None).request(api)
+    assert server.issued == 1  # a token was sent with the request that failed
+    assert "Connection refused" in str(info.value)  # still says what went wrong
+    assert info.value.__context__ is None and info.value.__cause__ is None
+    text = chain_with_locals(info.value)
+    assert "EDSStacApiIO.request" in text or "in request" in text  # its frames were walked
+    assert server.issued_tokens[0] not in text
+
+
+def test_item5_an_api_error_status_keeps_its_code_and_no_frame_holding_the_token(
+    server: TokenServer,
+) -> None:
+    with StacServer(server) as stac:
+        io = pystac_eds.stac_io(credentials=server.credentials(stac.url), cache=TokenCache())
+        stac.script.append(Reply(500, {"code": "Boom"}))
+        with pytest.raises(APIError) as info:
+            io.request(f"{stac.url}/collections")
+    # pystac-client's own frame held the request as logged ("Headers: {...Bearer...}").
+    text = chain_with_locals(info.value)  # before this frame holds the token, below
+    assert info.value.status_code == 500 and "Boom" in str(info.value)
+    assert server.issued_tokens[0] not in text
+
+
+@pytest.mark.parametrize("method", ["basic", "post"])
+def test_item5_a_failed_token_request_chains_nothing(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A malformed proxy setting: requests fails before connecting, with an error that is
+    # neither a timeout nor a connection error (the non-retryable branch). No network.
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://")
+    creds = Credentials(
+        client_id="id",
+        client_secret=CANARY_SECRET,
+        auth_url="https://auth.example.invalid/token",
+        client_auth=method,  # type: ignore[arg-type]
+    )
+    with pytest.raises(TokenError) as info:
+        request_token(creds, policy=RetryPolicy(attempts=1))
+    assert "InvalidProxyURL" in str(info.value) and not info.value.retryable
+    assert info.value.__context__ is None and info.value.__cause__ is None
+    assert CANARY_SECRET not in chain_with_locals(info.value)
 
 
 def test_item5_a_failed_resend_after_401_leaves_no_token_in_our_frames(server: TokenServer) -> None:
