@@ -74,7 +74,8 @@ class EDSAuth(AuthBase):
             raise CredentialsError(
                 f"allowed_hosts takes a list of host names, got the string {allowed_hosts!r}."
             )
-        self.allowed_hosts = frozenset(check_host(h) for h in allowed_hosts)
+        secret = redaction.Hidden(self.credentials.client_secret)
+        self.allowed_hosts = frozenset(check_host(h, secret=secret) for h in allowed_hosts)
         #: Headers sent with the token and only where it goes (the asset-access header:
         #: other hosts have no use for it). A value the caller set on the request wins.
         self.headers = dict(headers or {})

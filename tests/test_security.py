@@ -124,6 +124,12 @@ def test_item1_backslash_token_url_from_an_env_file_sends_nothing(
         "api.example/path",
         " api.example",
         "",
+        # Hex letters and a colon looked like IPv6 to the old pattern.
+        "cafe.de:443",
+        "dead:beef",
+        "[dead:beef]",
+        "[cafe.de]",
+        "::1:443:",
     ],
 )
 def test_item1_allowed_hosts_take_only_plain_host_names(server: TokenServer, host: str) -> None:
@@ -139,10 +145,90 @@ def test_item1_allowed_hosts_as_one_string_is_refused_not_split_into_letters(
 
 
 def test_item1_plain_allowed_hosts_still_work(server: TokenServer) -> None:
-    auth = EDSAuth(server.credentials(), allowed_hosts=["Data.Example.com", "[::1]", "10.0.0.1"])
-    assert auth.allowed_hosts == {"data.example.com", "::1", "10.0.0.1"}
+    hosts = ["Data.Example.com", "[::1]", "10.0.0.1", "DEAD::BEEF", "fe80:0::1"]
+    auth = EDSAuth(server.credentials(), allowed_hosts=hosts)
+    assert auth.allowed_hosts == {"data.example.com", "::1", "10.0.0.1", "dead::beef", "fe80::1"}
+    assert auth.in_scope("https://[dead::beef]/x")
     assert auth.in_scope("https://data.example.com/x")
     assert not auth.in_scope("https://evil.example/x")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://evil.localhost/token",
+        "http://localhost.evil.example/token",
+        "http://127.0.0.1.nip.io/t",
+    ],
+)
+def test_item1_only_localhost_itself_and_loopback_ips_count_as_loopback(url: str) -> None:
+    # *.localhost may be resolved through DNS (it is on this machine): not loopback, so no
+    # plain http and no skipping the proxy for it.
+    with pytest.raises(InsecureTransportError):
+        Credentials(client_id="i", client_secret="s", auth_url=url)
+    assert not transport.is_loopback_url(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://localhost:8/t", "http://LOCALHOST/t", "http://127.1.2.3/t", "http://[::1]:8/t"]
+)
+def test_item1_loopback_hosts_may_use_plain_http(url: str) -> None:
+    assert Credentials(client_id="i", client_secret="s", auth_url=url).auth_url == url
+
+
+# --- a secret pasted into the wrong setting ---------------------------------------------------
+
+
+@pytest.mark.parametrize("var", ["EDS_AUTH_URL", "EDS_API_URL", "EDS_CLIENT_AUTH"])
+@pytest.mark.parametrize("value", [CANARY_SECRET, "another-secret-value-9f8e7d6c"])
+def test_a_secret_in_the_wrong_setting_is_never_echoed(var: str, value: str) -> None:
+    # Swapped values (EDS_AUTH_URL=$EDS_SECRET), or a secret that is not the EDS one.
+    environ = {"EDS_CLIENT_ID": "id", "EDS_SECRET": CANARY_SECRET, var: value}
+    environ.setdefault("EDS_AUTH_URL", "https://auth.example/token")
+    with pytest.raises(CredentialsError) as info:
+        Credentials.resolve(environ=environ, cwd="/nonexistent")
+    message = str(info.value)
+    assert var in message and f"{len(value)} characters" in message, message
+    assert value not in message and CANARY_SECRET not in message
+
+
+def test_a_token_url_without_a_client_id_is_never_echoed_when_it_is_the_secret() -> None:
+    environ = {"EDS_SECRET": CANARY_SECRET, "EDS_AUTH_URL": CANARY_SECRET}
+    with pytest.raises(CredentialsError, match="EDS_CLIENT_ID") as info:
+        Credentials.resolve(environ=environ, cwd="/nonexistent")
+    assert CANARY_SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://auth.example/{CANARY_SECRET}",  # plain http
+        f"https://auth.example/{CANARY_SECRET} ",  # a space
+        f"https://{CANARY_SECRET}@auth.example/token",  # user info
+    ],
+)
+def test_a_url_holding_the_secret_is_never_echoed(url: str) -> None:
+    with pytest.raises((CredentialsError, InsecureTransportError)) as info:
+        Credentials(client_id="id", client_secret=CANARY_SECRET, auth_url=url)
+    assert "not shown" in str(info.value) and CANARY_SECRET not in str(info.value)
+
+
+def test_a_url_that_looks_like_one_is_still_quoted() -> None:
+    with pytest.raises(CredentialsError, match=re.escape("'ftp://auth.example/token'")):
+        Credentials(
+            client_id="id", client_secret=CANARY_SECRET, auth_url="ftp://auth.example/token"
+        )
+    with pytest.raises(CredentialsError, match="'digest'"):
+        Credentials(
+            client_id="i", client_secret="s", auth_url="https://a.example/t", client_auth="digest"
+        )  # type: ignore[arg-type]
+
+
+def test_an_allowed_host_that_is_the_secret_is_never_echoed(server: TokenServer) -> None:
+    creds = server.credentials()
+    with pytest.raises(CredentialsError) as info:
+        EDSAuth(creds, allowed_hosts=[creds.client_secret + ":1"])
+    assert "not shown" in str(info.value) and CANARY_SECRET not in str(info.value)
 
 
 # --- item 2: trust levels don't mix ---------------------------------------------------------
