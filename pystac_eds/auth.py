@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import types
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -131,7 +133,7 @@ class EDSAuth(AuthBase):
             f"request_modifier=) with its own bearer token on requests to {scheme}://{where}; "
             "remove that header from headers= / request_modifier= to silence this warning.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=_first_frame_outside(_LIBRARIES),
         )
 
     def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
@@ -191,6 +193,23 @@ class EDSAuth(AuthBase):
     def __repr__(self) -> str:
         creds = self.credentials
         return f"EDSAuth(client_id={creds.client_id!r}, api_url={creds.api_url!r})"
+
+
+#: Packages between the caller's code and this auth: a warning names the caller's line.
+_LIBRARIES = frozenset({"pystac_eds", "pystac_client", "pystac", "requests", "urllib3"})
+
+
+def _first_frame_outside(packages: frozenset[str]) -> int:
+    """The ``stacklevel`` (for a ``warnings.warn`` in the caller) of the first frame whose
+    module is in none of ``packages``: the user's code, however deep the call came from."""
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and _package(frame) in packages:
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+def _package(frame: types.FrameType) -> str:
+    return str(frame.f_globals.get("__name__", "")).partition(".")[0]
 
 
 def _check_not_downgraded(url: str, api: Origin) -> None:

@@ -79,6 +79,34 @@ def _client_rejected(error: TokenError) -> bool:
     return error.status == 401 or (error.status == 400 and error.error in _CLIENT_AUTH_ERRORS)
 
 
+#: Both methods refused, neither answer blaming the id or secret: the method was not it.
+_BOTH_TRIED_HINT = (
+    "pystac-eds tried both ways of sending the client id and secret (HTTP Basic and form "
+    "fields, as EDS_CLIENT_AUTH=auto does) and the token URL refused both, so setting "
+    "EDS_CLIENT_AUTH will not help. Check that EDS_AUTH_URL is this server's token "
+    "endpoint, whether it wants a scope (EDS_SCOPE) or none, and EDS_CLIENT_ID and "
+    "EDS_SECRET for stray characters or quotes; the server's error description, if any, "
+    "says more."
+)
+
+
+def _both_rejected(first: TokenError, second: TokenError) -> TokenError:
+    """The error to raise when ``auto`` tried both methods and the endpoint rejected both."""
+    vague = (None, "invalid_request")  # a complaint about the request, not the credentials
+    if first.error not in vague:
+        return first  # e.g. invalid_client: the id or secret is wrong, whatever the method
+    if second.error not in vague:
+        return second
+    return TokenError(
+        second.message,
+        status=second.status,
+        error=second.error,
+        error_description=second.error_description,
+        retryable=second.retryable,
+        hint=_BOTH_TRIED_HINT,
+    )
+
+
 def request_token(
     credentials: Credentials,
     *,
@@ -118,9 +146,7 @@ def request_token(
             token, used = attempt(other), other
         except TokenError as second:
             if _client_rejected(second):
-                # Both rejected: the id or secret is wrong, not the method. An encoding
-                # complaint (invalid_request) says less than the other answer.
-                raise (second if err.error == "invalid_request" else err) from None
+                raise _both_rejected(err, second) from None
             raise
     if learnt is not None:
         learnt.remember(credentials, used)

@@ -244,6 +244,8 @@ def test_a_callers_authorization_header_is_replaced_with_one_warning_per_client(
     message = str(replaced[0].message)
     assert "headers=" in message and "request_modifier=" in message
     assert "pasted-by-the-caller" not in message
+    # It points at the caller's line (here: the search), not inside pystac-eds or requests.
+    assert replaced[0].filename == __file__, replaced[0].filename
     # The auth won on every request: the API saw pystac-eds's token, never the pasted one.
     assert all(
         h["Authorization"] != "Bearer pasted-by-the-caller" for *_, h in eds_stac_server.seen

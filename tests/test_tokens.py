@@ -314,6 +314,34 @@ def test_other_client_auth_rejections_also_fall_back_to_form_fields(
         assert [r["basic"] for r in server.requests] == [True, False]
 
 
+@pytest.mark.parametrize("errors", [("invalid_request",) * 2, (None, "invalid_request")])
+def test_when_auto_tried_both_methods_the_hint_says_so(errors: tuple[str | None, ...]) -> None:
+    with TokenServer() as server:
+        server.script += [Reply(400, {"error": e} if e else {}) for e in errors]
+        with pytest.raises(TokenError) as info:
+            request_token(server.credentials(), policy=FAST)
+        assert [r["basic"] for r in server.requests] == [True, False]
+    hint = info.value.hint or ""
+    assert "tried both" in hint and "EDS_CLIENT_AUTH will not help" in hint
+    assert "EDS_SCOPE" in hint and "EDS_AUTH_URL" in hint
+    assert "set EDS_CLIENT_AUTH=post" not in str(info.value)
+    assert info.value.status == 400 and info.value.error == "invalid_request"
+
+
+@pytest.mark.parametrize("blaming_first", [True, False])
+def test_when_one_of_two_rejections_blames_the_secret_that_one_is_raised(
+    blaming_first: bool,
+) -> None:
+    replies = [Reply(400, {"error": "invalid_request"}), Reply(401, {"error": "invalid_client"})]
+    with TokenServer() as server:
+        server.script += replies[::-1] if blaming_first else replies
+        with pytest.raises(TokenError) as info:
+            request_token(server.credentials(), policy=FAST)
+    hint = info.value.hint or ""
+    assert info.value.error == "invalid_client" and "was rejected" in hint
+    assert "tried both" not in hint
+
+
 @pytest.mark.parametrize("error", ["invalid_scope", "unsupported_grant_type", "invalid_grant"])
 def test_refusals_of_what_was_asked_do_not_try_another_method(error: str) -> None:
     with TokenServer() as server:
