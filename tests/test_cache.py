@@ -57,7 +57,13 @@ class QueueingClock(FakeClock):
 
 
 class FakeEndpoint:
-    """Issues numbered tokens of a fixed lifetime, optionally blocking until released."""
+    """Issues numbered tokens of a fixed lifetime, optionally blocking until released.
+
+    A held request waits for its ``gate`` however long the test takes to release it (a
+    timeout here would let it answer early on a stalled machine, and the test would see
+    a refresh that was meant to be still in flight); :func:`_release_gates` opens every
+    gate when a test ends, so a failed test never leaves a thread blocked.
+    """
 
     def __init__(self, clock: FakeClock, lifetime: float = 3600) -> None:
         self.clock, self.lifetime = clock, lifetime
@@ -65,16 +71,30 @@ class FakeEndpoint:
         self.gate: threading.Event | None = None
         self.entered = threading.Event()
         self._lock = threading.Lock()
+        _ENDPOINTS.append(self)
 
     def __call__(self, credentials: Credentials) -> Token:
         with self._lock:
             self.calls += 1
             n = self.calls
         self.entered.set()
-        if self.gate is not None:
-            self.gate.wait(5)
+        gate = self.gate
+        if gate is not None:
+            gate.wait()
         now = self.clock()
         return Token(f"token-{n}", expires_at=now + self.lifetime, issued_at=now)
+
+
+_ENDPOINTS: list[FakeEndpoint] = []
+
+
+@pytest.fixture(autouse=True)
+def _release_gates() -> Iterator[None]:
+    yield
+    for endpoint in _ENDPOINTS:
+        if endpoint.gate is not None:
+            endpoint.gate.set()
+    _ENDPOINTS.clear()
 
 
 CREDS = Credentials(

@@ -131,7 +131,11 @@ def test_a_second_401_surfaces_as_an_error_and_does_not_loop(
 
 
 def test_32_threads_through_one_client_with_2_second_tokens() -> None:
-    with TokenServer(lifetime=2) as tokens, StacServer(tokens, page_size=50) as api:
+    # Tokens announced to live 2 s (refreshed 0.5 s early) that the server honours for a
+    # minute: a request a loaded machine delays past the announced expiry is still served,
+    # so what is counted is the refreshing, not luck.
+    with TokenServer(lifetime=60) as tokens, StacServer(tokens, page_size=50) as api:
+        tokens.extra_fields["expires_in"] = 2
         cache = TokenCache()
         catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=cache)
         errors: list[BaseException] = []
@@ -157,10 +161,10 @@ def test_32_threads_through_one_client_with_2_second_tokens() -> None:
         assert errors == []
         assert counts and set(counts) == {30}
         # 2-second tokens refreshed 0.5 s early: one token per 1.5 s of the run, bounded by
-        # the time the run really took (a loaded machine makes it longer, not flaky). On a
-        # slow machine a stamped request may reach the API after its token expired: that
-        # 401 costs at most one more token per token, hence the factor 2.
-        assert 1 <= tokens.issued <= 2 * (elapsed / 1.5 + 1)
+        # the time the run really took (a loaded machine makes it longer, not flaky),
+        # however many of the 32 threads cross each expiry together.
+        assert api.rejected == 0
+        assert 2 <= tokens.issued <= elapsed / 1.5 + 1
         assert tokens.issued == cache.token_requests
 
 
