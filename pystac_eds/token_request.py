@@ -317,7 +317,9 @@ def _transport_error(
     url: str, exc: requests.RequestException, limit: transport.Deadline
 ) -> Exception:
     """The error to raise for ``exc``, which it must not chain."""
-    if limit.expired or isinstance(exc, requests.Timeout):
+    if limit.expired:  # the watchdog shut the connection: whatever broke, time was up
+        return _too_slow(url, "the answer was still arriving")
+    if isinstance(exc, requests.Timeout):
         return _too_slow(url, _reason(exc))
     if isinstance(exc, requests.ConnectionError):
         return _no_answer(
