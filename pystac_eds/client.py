@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, Literal
 
+import requests
 from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO, Timeout
@@ -71,14 +72,30 @@ class EDSStacApiIO(StacApiIO):
 
 
 def _detached(err: APIError) -> Exception:
-    """The error to raise for ``err``, holding no frame or exception that ``err`` held."""
+    """The error to raise for ``err``, holding no frame or exception that ``err`` held.
+
+    A requests error underneath stays visible as the fresh error's ``__context__`` (what
+    callers, the CLI among them, look at to tell a refused connection from a timeout), as
+    a bare copy: the same type and message, the URL and method, no traceback, no headers.
+    """
     cause = err.__context__
     if isinstance(cause, EDSError):
         cause.__context__ = cause.__cause__ = None
         return cause.with_traceback(None)
     fresh = APIError(str(err))
     fresh.status_code = getattr(err, "status_code", None)
+    if isinstance(cause, requests.RequestException):
+        fresh.__context__ = _bare(cause)
     return fresh
+
+
+def _bare(error: requests.RequestException) -> requests.RequestException:
+    sent = error.request
+    request = requests.Request(sent.method, sent.url) if sent is not None else None
+    try:
+        return type(error)(str(error), request=request)
+    except TypeError:  # a subclass with another signature: keep the family
+        return requests.RequestException(str(error), request=request)
 
 
 def _credentials(

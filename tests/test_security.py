@@ -577,7 +577,13 @@ def test_item5_an_api_connection_failure_chains_no_frame_holding_the_token(
             pystac_eds.stac_io(credentials=creds, cache=TokenCache(), max_retries=None).request(api)
     assert server.issued == 1  # a token was sent with the request that failed
     assert "Connection refused" in str(info.value)  # still says what went wrong
-    assert info.value.__context__ is None and info.value.__cause__ is None
+    # What failed underneath is still there to tell (the CLI does), as a bare copy: no
+    # traceback, and a request with no headers.
+    underneath = info.value.__context__
+    assert isinstance(underneath, requests.ConnectionError)
+    assert underneath.__traceback__ is None and underneath.__context__ is None
+    assert underneath.request is not None and underneath.request.url.startswith(api)
+    assert not underneath.request.headers
     text = chain_with_locals(info.value)
     assert "EDSStacApiIO.request" in text or "in request" in text  # its frames were walked
     assert server.issued_tokens[0] not in text
