@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import types
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -18,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.auth import AuthBase
 
-from . import redaction
+from . import redaction, transport
 from .cache import TokenCache
 from .errors import CredentialsError, InsecureTransportError
 from .settings import Credentials, check_host, is_loopback
@@ -47,6 +49,9 @@ class EDSAuth(AuthBase):
     The token goes only to the origin of ``credentials.api_url`` and to the hosts in
     ``allowed_hosts`` (over https, or http on loopback), never elsewhere — not to a
     ``next`` link or a redirect on another host; ``headers`` go with it, and only there.
+    A loopback request that an environment proxy (``HTTP_PROXY``…) would carry is
+    refused (:class:`InsecureTransportError`) unless the session is one of pystac-eds's
+    (:func:`pystac_eds.transport.new_session`, ``open()``, ``stac_io()``), which go direct.
     An ``Authorization`` header already on a request it stamps is replaced (with a
     warning, once per EDSAuth). Tokens come from ``cache``, by default
     the process-wide :meth:`TokenCache.default`, so every EDSAuth with the same
@@ -71,7 +76,8 @@ class EDSAuth(AuthBase):
             raise CredentialsError(
                 f"allowed_hosts takes a list of host names, got the string {allowed_hosts!r}."
             )
-        self.allowed_hosts = frozenset(check_host(h) for h in allowed_hosts)
+        secret = redaction.Hidden(self.credentials.client_secret)
+        self.allowed_hosts = frozenset(check_host(h, secret=secret) for h in allowed_hosts)
         #: Headers sent with the token and only where it goes (the asset-access header:
         #: other hosts have no use for it). A value the caller set on the request wins.
         self.headers = dict(headers or {})
@@ -104,6 +110,7 @@ class EDSAuth(AuthBase):
         if not self.in_scope(url):
             _check_not_downgraded(url, self._api_origin)
             return request
+        transport.refuse_environment_proxy(url)  # before the token is fetched or stamped
         if "Authorization" in request.headers:
             self._warn_authorization_replaced()
         # No local holds the token: a traceback's locals would show it.
@@ -126,7 +133,7 @@ class EDSAuth(AuthBase):
             f"request_modifier=) with its own bearer token on requests to {scheme}://{where}; "
             "remove that header from headers= / request_modifier= to silence this warning.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=_first_frame_outside(_LIBRARIES),
         )
 
     def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
@@ -135,6 +142,7 @@ class EDSAuth(AuthBase):
             # say so loudly instead of failing later with a puzzling 401.
             location = urljoin(response.url, response.headers.get("Location", ""))
             _check_not_downgraded(location, self._api_origin)
+            self._keep_headers_in_scope(response.request, location)
         if response.status_code != 401:
             return response
         sent = response.request
@@ -161,6 +169,15 @@ class EDSAuth(AuthBase):
         second.request = retry
         return second
 
+    def _keep_headers_in_scope(self, sent: requests.PreparedRequest, location: str) -> None:
+        # requests builds the next hop from a copy of this request: it drops Authorization
+        # when the origin changes but keeps every other header, and the auth does not run
+        # again. Our headers go only where the token goes, so they leave with it. (The
+        # request is history by now; this changes only what the next hop copies.)
+        if origin(location) != origin(sent.url or ""):
+            for name in self.headers:
+                sent.headers.pop(name, None)
+
     def __getstate__(self) -> dict[str, Any]:
         # Pickled to dask workers or process pools: no cache (locks), only what is needed
         # to get tokens again there. The credentials travel, secret included.
@@ -176,6 +193,23 @@ class EDSAuth(AuthBase):
     def __repr__(self) -> str:
         creds = self.credentials
         return f"EDSAuth(client_id={creds.client_id!r}, api_url={creds.api_url!r})"
+
+
+#: Packages between the caller's code and this auth: a warning names the caller's line.
+_LIBRARIES = frozenset({"pystac_eds", "pystac_client", "pystac", "requests", "urllib3"})
+
+
+def _first_frame_outside(packages: frozenset[str]) -> int:
+    """The ``stacklevel`` (for a ``warnings.warn`` in the caller) of the first frame whose
+    module is in none of ``packages``: the user's code, however deep the call came from."""
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and _package(frame) in packages:
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+def _package(frame: types.FrameType) -> str:
+    return str(frame.f_globals.get("__name__", "")).partition(".")[0]
 
 
 def _check_not_downgraded(url: str, api: Origin) -> None:

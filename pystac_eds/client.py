@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, Literal
 
+import requests
 from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO, Timeout
@@ -42,6 +43,10 @@ class EDSStacApiIO(StacApiIO):
     pystac-client turns every exception raised while sending into a bare ``APIError``;
     this subclass re-raises pystac-eds's own errors as they are, so ``except TokenError``
     works and the message still says what to fix.
+
+    Every error leaves here with a fresh traceback and no chained context: the frames it
+    would carry (pystac-client's, requests', urllib3's) hold the request as sent, whole
+    bearer token included, where a traceback with locals would show it.
     """
 
     def request(
@@ -52,18 +57,45 @@ class EDSStacApiIO(StacApiIO):
         parameters: dict[str, Any] | None = None,
     ) -> str:
         try:
-            return super().request(href, method=method, headers=headers, parameters=parameters)
+            # EDSAuth sees only the request: tell it this session sends loopback direct.
+            with transport.preparing(self.session):
+                return super().request(href, method=method, headers=headers, parameters=parameters)
         except APIError as err:
-            cause = err.__context__
-            if isinstance(cause, EDSError):
-                raise cause from None
-            raise
+            failure = _detached(err)
+        raise failure  # outside the except block: nothing to chain
 
     @property
     def auth(self) -> EDSAuth:
         auth = self.session.auth
         assert isinstance(auth, EDSAuth)
         return auth
+
+
+def _detached(err: APIError) -> Exception:
+    """The error to raise for ``err``, holding no frame or exception that ``err`` held.
+
+    A requests error underneath stays visible as the fresh error's ``__context__`` (what
+    callers, the CLI among them, look at to tell a refused connection from a timeout), as
+    a bare copy: the same type and message, the URL and method, no traceback, no headers.
+    """
+    cause = err.__context__
+    if isinstance(cause, EDSError):
+        cause.__context__ = cause.__cause__ = None
+        return cause.with_traceback(None)
+    fresh = APIError(str(err))
+    fresh.status_code = getattr(err, "status_code", None)
+    if isinstance(cause, requests.RequestException):
+        fresh.__context__ = _bare(cause)
+    return fresh
+
+
+def _bare(error: requests.RequestException) -> requests.RequestException:
+    sent = error.request
+    request = requests.Request(sent.method, sent.url) if sent is not None else None
+    try:
+        return type(error)(str(error), request=request)
+    except TypeError:  # a subclass with another signature: keep the family
+        return requests.RequestException(str(error), request=request)
 
 
 def _credentials(

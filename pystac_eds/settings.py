@@ -17,6 +17,7 @@ from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from .errors import CredentialsError, InsecureTransportError
+from .redaction import Hidden
 
 ClientAuth = Literal["auto", "basic", "post"]
 
@@ -56,9 +57,12 @@ def mask(value: str) -> str:
 
 
 def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is ``localhost`` itself or a loopback IP address (``127.0.0.0/8``,
+    ``::1``). Not ``*.localhost``: browsers keep those on loopback, but the system resolver
+    (what urllib3 connects with) may ask DNS for them, and DNS may answer anything."""
     if not host:
         return False
-    if host == "localhost" or host.endswith(".localhost"):
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -75,69 +79,125 @@ _AMBIGUOUS = re.compile(r"[\\\s\x00-\x1f\x7f-\x9f]")
 _AUTHORITY = re.compile(
     r"(?P<host>[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII
 )
-_HOST = re.compile(
-    r"[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*", re.ASCII
-)
+#: A host name as ``allowed_hosts`` takes it: letters, digits, dots, hyphens (IP addresses
+#: are checked with :mod:`ipaddress` instead).
+_HOST_NAME = re.compile(r"[A-Za-z0-9._~-]+", re.ASCII)
+#: What any URL looks like (``scheme://``): a value that does not, such as a secret pasted
+#: into the wrong setting, is never quoted in an error.
+_URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_WORD = re.compile(r"[A-Za-z_-]{1,12}", re.ASCII)
 
 
-def _shown(url: str) -> str:
-    # The URL as an error message may show it: user info (which may hold a password) masked,
-    # control characters escaped by repr.
+def _leaks(value: str, secret: Hidden[str] | None) -> bool:
+    # The secret travels as Hidden: a traceback's locals show every frame's arguments.
+    if secret is None or not secret.value:
+        return False
+    # A secret too short to be one ("s" in tests) is in every URL: that says nothing.
+    return value == secret.value or (len(secret.value) >= 8 and secret.value in value)
+
+
+def _unshown(value: str, what: str) -> str:
+    return f"a value of {len(value)} characters that is not {what} (not shown: it may be a secret)"
+
+
+def _shown(url: str, secret: Hidden[str] | None = None) -> str:
+    """The URL as an error message may quote it: only a value that is recognisably a URL
+    and does not hold the secret; user info (which may hold a password) masked, control
+    characters escaped by repr."""
+    if not _URL_LIKE.match(url) or _leaks(url, secret):
+        return _unshown(url, "a URL")
     return repr(re.sub(r"(?<=//)[^/?#]*@", "***@", url))
 
 
-def check_url(url: str, setting: str, *, carries: str) -> str:
+def check_url(url: str, setting: str, *, carries: str, secret: Hidden[str] | None = None) -> str:
     """Validate an http(s) URL; plain http only to loopback, since ``carries`` (a secret or
     a token) would travel in clear text.
 
     Only URLs that every parser reads alike are accepted (urllib3, which sends, and
     ``urllib.parse``, which the loopback and scope checks use): no backslash, whitespace,
-    control character or user info, an ASCII host and a numeric port.
+    control character or user info, an ASCII host and a numeric port. Errors quote ``url``
+    only if it looks like one and does not hold ``secret``.
     """
     bad = _AMBIGUOUS.search(url)
     if bad:
         what = "a backslash" if bad.group() == "\\" else f"the character {bad.group()!r}"
         raise CredentialsError(
             f"{setting} contains {what}, which URL parsers read differently; "
-            f"remove it (got {_shown(url)})."
+            f"remove it (got {_shown(url, secret)})."
         )
     try:
         parts = urlsplit(url)
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise CredentialsError(f"{setting} must be an http(s) URL with a host, got {_shown(url)}.")
+        raise CredentialsError(
+            f"{setting} must be an http(s) URL with a host, got {_shown(url, secret)}."
+        )
     if "@" in parts.netloc:
         raise CredentialsError(
-            f"{setting} must not hold a user name or password before '@' (got {_shown(url)}): "
-            "pystac-eds sends the credentials itself; give the plain URL."
+            f"{setting} must not hold a user name or password before '@' "
+            f"(got {_shown(url, secret)}): pystac-eds sends the credentials itself; "
+            "give the plain URL."
         )
     authority = _AUTHORITY.fullmatch(parts.netloc)
     port = authority.group("port") if authority else None
     if authority is None or (port is not None and not 0 < int(port) < 65536):
         raise CredentialsError(
             f"{setting} must be an http(s) URL with an ASCII host name or IP address and an "
-            f"optional port 1-65535, got {_shown(url)} (write international names in their "
+            f"optional port 1-65535, got {_shown(url, secret)} (write international names in their "
             "xn-- form)."
         )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise InsecureTransportError(
-            f"{setting}={url} uses plain http: the {carries} would travel in clear text. "
+            f"{setting}={_shown(url, secret)} uses plain http: the {carries} would travel in "
+            "clear text. "
             "Use https (plain http is allowed only for loopback addresses)."
         )
     return url
 
 
-def check_host(host: object, setting: str = "allowed_hosts") -> str:
+def check_host(
+    host: object, setting: str = "allowed_hosts", secret: Hidden[str] | None = None
+) -> str:
     """A host name or IP address as ``allowed_hosts`` takes it, lower case and without
-    brackets; :class:`CredentialsError` for anything else (a URL, a port, user info,
-    spaces), since a host the scope check reads differently from the sender is a leak."""
-    if not isinstance(host, str) or not _HOST.fullmatch(host):
-        raise CredentialsError(
-            f"{setting} takes host names or IP addresses such as 'data.example.com' "
-            f"(no scheme, port, path, user info or spaces), got {host!r}."
-        )
-    return host.strip("[]").lower()
+    brackets (IPv6 compressed); :class:`CredentialsError` for anything else (a URL, a port,
+    user info, spaces), since a host the scope check reads differently from the sender is
+    a leak."""
+    if isinstance(host, str):
+        bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if ":" in bare or bare != host:  # IPv6, bracketed or not; a "name:port" is not one
+            try:
+                return str(ipaddress.IPv6Address(bare))
+            except ValueError:
+                pass
+        elif _HOST_NAME.fullmatch(host):
+            return host.lower()
+    shown = repr(host) if not isinstance(host, str) else _shown_host(host, secret)
+    raise CredentialsError(
+        f"{setting} takes host names or IP addresses such as 'data.example.com' or '::1' "
+        f"(no scheme, port, path, user info or spaces), got {shown}."
+    )
+
+
+def _shown_host(host: str, secret: Hidden[str] | None) -> str:
+    if len(host) > 253 or _leaks(host, secret):
+        return _unshown(host, "a host name")
+    return repr(host)
+
+
+def check_client_auth(value: object, where: str) -> ClientAuth:
+    """``value`` as a client authentication method, or the :class:`CredentialsError` that
+    says so (``where``: the setting and where its value came from). Only a short word is
+    quoted back: a secret pasted into ``EDS_CLIENT_AUTH`` is not."""
+    if value in ("auto", "basic", "post"):
+        return value
+    if isinstance(value, str) and _WORD.fullmatch(value):
+        shown = repr(value)
+    elif isinstance(value, str):
+        shown = _unshown(value, "a method name")
+    else:
+        shown = f"a {type(value).__name__}"
+    raise CredentialsError(f"{where} must be auto, basic or post, got {shown}.")
 
 
 def normalize_api_url(url: str) -> str:
@@ -184,13 +244,12 @@ class Credentials:
             raise CredentialsError(
                 f"scope must be a string of scopes separated by spaces ({_SCOPE_ENV})."
             )
-        if self.client_auth not in ("auto", "basic", "post"):
-            raise CredentialsError(
-                f"client_auth must be 'auto', 'basic' or 'post', got {self.client_auth!r}."
-            )
+        source = self.sources.get("client_auth", "argument")
+        check_client_auth(self.client_auth, f"client_auth ({source})")
         object.__setattr__(self, "api_url", normalize_api_url(self.api_url))
-        check_url(self.auth_url, "EDS_AUTH_URL", carries="client secret")
-        check_url(self.api_url, "EDS_API_URL", carries="access token")
+        secret = Hidden(self.client_secret)
+        check_url(self.auth_url, "EDS_AUTH_URL", carries="client secret", secret=secret)
+        check_url(self.api_url, "EDS_API_URL", carries="access token", secret=secret)
 
     @property
     def secret_fingerprint(self) -> str:
@@ -247,18 +306,12 @@ class Credentials:
         found = _lookup_all(overrides, env, files, discovered=env_file is None)
         _check_trust(found)
         values = _with_defaults(found, consulted)
-        auth = values["client_auth"].value
-        if auth not in ("auto", "basic", "post"):
-            raise CredentialsError(
-                f"{_CLIENT_AUTH_ENV} must be auto, basic or post, got {auth!r} "
-                f"(from {values['client_auth'].source})."
-            )
         return cls(
             client_id=values["client_id"].value,
             client_secret=values["client_secret"].value,
             auth_url=values["auth_url"].value,
             api_url=values["api_url"].value,
-            client_auth=auth,  # type: ignore[arg-type]
+            client_auth=values["client_auth"].value,  # type: ignore[arg-type]
             scope=values["scope"].value if "scope" in values else None,
             sources={name: found.source for name, found in values.items()},
         )
@@ -378,7 +431,8 @@ def _with_defaults(found: Mapping[str, _Found], consulted: list[str]) -> dict[st
         auth_url = values["auth_url"].value
         if auth_url != NEW_FLOW_TOKEN_URL:
             raise CredentialsError(
-                f"EDS_AUTH_URL is {auth_url} but EDS_CLIENT_ID is not set: set the "
+                f"EDS_AUTH_URL is {_shown(auth_url, Hidden(values['client_secret'].value))} but "
+                "EDS_CLIENT_ID is not set: set the "
                 f"client id that goes with that token URL. Looked at: {'; '.join(consulted)}.",
                 missing=["EDS_CLIENT_ID"],
                 sources=consulted,

@@ -8,7 +8,6 @@ raises a :class:`~pystac_eds.errors.TokenError` that says what to fix.
 from __future__ import annotations
 
 import base64
-import contextlib
 import email.utils
 import logging
 import math
@@ -36,8 +35,9 @@ Sleep = Callable[[float], None]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds on the token request: attempts, backoff, per-call timeout, and ``total``, one
-    wall-clock deadline over every attempt, wait and body read."""
+    """Bounds on the token request: attempts, backoff, ``timeout`` (connect, and the longest
+    silence while reading), and ``total``, one wall-clock deadline over every attempt, wait
+    and read: status line, headers and body, however slowly they trickle in."""
 
     attempts: int = 4
     backoff: float = 0.5
@@ -79,10 +79,37 @@ def _client_rejected(error: TokenError) -> bool:
     return error.status == 401 or (error.status == 400 and error.error in _CLIENT_AUTH_ERRORS)
 
 
+#: Both methods refused, neither answer blaming the id or secret: the method was not it.
+_BOTH_TRIED_HINT = (
+    "pystac-eds tried both ways of sending the client id and secret (HTTP Basic and form "
+    "fields, as EDS_CLIENT_AUTH=auto does) and the token URL refused both, so setting "
+    "EDS_CLIENT_AUTH will not help. Check that EDS_AUTH_URL is this server's token "
+    "endpoint, whether it wants a scope (EDS_SCOPE) or none, and EDS_CLIENT_ID and "
+    "EDS_SECRET for stray characters or quotes; the server's error description, if any, "
+    "says more."
+)
+
+
+def _both_rejected(first: TokenError, second: TokenError) -> TokenError:
+    """The error to raise when ``auto`` tried both methods and the endpoint rejected both."""
+    vague = (None, "invalid_request")  # a complaint about the request, not the credentials
+    if first.error not in vague:
+        return first  # e.g. invalid_client: the id or secret is wrong, whatever the method
+    if second.error not in vague:
+        return second
+    return TokenError(
+        second.message,
+        status=second.status,
+        error=second.error,
+        error_description=second.error_description,
+        retryable=second.retryable,
+        hint=_BOTH_TRIED_HINT,
+    )
+
+
 def request_token(
     credentials: Credentials,
     *,
-    session: requests.Session | None = None,
     clock: Clock = time.time,
     sleep: Sleep = time.sleep,
     policy: RetryPolicy | None = None,
@@ -103,9 +130,7 @@ def request_token(
     deadline = clock() + policy.total
 
     def attempt(method: str) -> Token:
-        return _request_with_retries(
-            credentials, method, session, clock, sleep, policy, deadline
-        )
+        return _request_with_retries(credentials, method, clock, sleep, policy, deadline)
 
     if credentials.client_auth != "auto":
         return attempt(credentials.client_auth)
@@ -121,9 +146,7 @@ def request_token(
             token, used = attempt(other), other
         except TokenError as second:
             if _client_rejected(second):
-                # Both rejected: the id or secret is wrong, not the method. An encoding
-                # complaint (invalid_request) says less than the other answer.
-                raise (second if err.error == "invalid_request" else err) from None
+                raise _both_rejected(err, second) from None
             raise
     if learnt is not None:
         learnt.remember(credentials, used)
@@ -133,22 +156,19 @@ def request_token(
 def _request_with_retries(
     credentials: Credentials,
     method: str,
-    session: requests.Session | None,
     clock: Clock,
     sleep: Sleep,
     policy: RetryPolicy,
-    deadline: float | None = None,
+    deadline: float,
 ) -> Token:
-    """One token request with bounded retries, all of it before ``deadline`` (by ``clock``;
-    default: ``policy.total`` from now). Pass one deadline to calls that make up one
-    token request, such as a second client authentication method."""
-    if deadline is None:
-        deadline = clock() + policy.total
+    """One token request with bounded retries, all of it before ``deadline`` (by ``clock``),
+    which calls that make up one token request (a second client authentication method)
+    share."""
     last: TokenError | None = None
     for attempt in range(policy.attempts):
         retry_after: float | None = None
         try:
-            return _request_once(credentials, method, session, clock, policy, deadline)
+            return _request_once(credentials, method, clock, policy, deadline)
         except _Retryable as err:
             last, retry_after = err.error, err.retry_after
         if attempt + 1 >= policy.attempts:
@@ -192,20 +212,12 @@ def _no_answer(message: str, hint: str) -> _Retryable:
 
 
 def _request_once(
-    credentials: Credentials,
-    method: str,
-    session: requests.Session | None,
-    clock: Clock,
-    policy: RetryPolicy,
-    deadline: float,
+    credentials: Credentials, method: str, clock: Clock, policy: RetryPolicy, deadline: float
 ) -> Token:
-    # Our own session sends loopback requests direct, never through an environment proxy.
-    http = session if session is not None else transport.new_session()
-    try:
+    # Our own session: loopback requests go direct, never through an environment proxy,
+    # and the deadline holds at its sockets.
+    with transport.new_session() as http:
         return _exchange(http, credentials, method, clock, policy, deadline)
-    finally:
-        if session is None:
-            http.close()
 
 
 class _Form(Mapping[str, str]):
@@ -272,55 +284,81 @@ def _exchange(
     deadline: float,
 ) -> Token:
     url = credentials.auth_url
-    auth, form = _client_authentication(credentials, method)
     sent_at = clock()
     remaining = deadline - sent_at
-    # Transport errors are raised `from None`: their tracebacks run through requests' and
-    # urllib3's frames, whose locals hold the encoded form and Authorization header.
-    try:
-        response = http.post(
-            url,
-            data=form,
-            auth=auth,
-            headers={"Accept": "application/json", "User-Agent": user_agent()},
-            # No single wait may outlast the deadline; the body is read below, against it.
-            timeout=(min(policy.timeout[0], remaining), min(policy.timeout[1], remaining)),
-            allow_redirects=False,  # a redirect would resend the secret elsewhere
-            stream=True,
-        )
-    except requests.Timeout as exc:
-        raise _too_slow(url, _reason(exc)) from None
-    except requests.ConnectionError as exc:
-        raise _no_answer(
+    if remaining <= 0:
+        raise _too_slow(url, "no time was left for another attempt")
+    auth, form = _client_authentication(credentials, method)
+    # The socket timeouts bound one connect and one silent wait; the Deadline bounds the
+    # whole exchange (status line, headers, body), however slowly the bytes trickle in.
+    with transport.Deadline(remaining) as limit:
+        try:
+            response = http.post(
+                url,
+                data=form,
+                auth=auth,
+                headers={"Accept": "application/json", "User-Agent": user_agent()},
+                # A connect cannot be cut short by the deadline's watchdog: bound it here.
+                timeout=(min(policy.timeout[0], remaining), policy.timeout[1]),
+                allow_redirects=False,  # a redirect would resend the secret elsewhere
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            failure = _transport_error(url, exc, limit)
+        else:
+            with response:
+                return _answer(response, url, clock, sent_at, limit)
+    # Raised outside the except block, so with no context: the transport error's frames
+    # (requests', urllib3's) hold the encoded form and the Authorization header.
+    raise failure
+
+
+def _transport_error(
+    url: str, exc: requests.RequestException, limit: transport.Deadline
+) -> Exception:
+    """The error to raise for ``exc``, which it must not chain."""
+    if limit.expired:  # the watchdog shut the connection: whatever broke, time was up
+        return _too_slow(url, "the answer was still arriving")
+    if isinstance(exc, requests.Timeout):
+        return _too_slow(url, _reason(exc))
+    if isinstance(exc, requests.ConnectionError):
+        return _no_answer(
             f"Could not connect to the token URL {url} ({_reason(exc)}).",
             "check EDS_AUTH_URL and your network connection.",
-        ) from None
-    except requests.RequestException as exc:
+        )
+    return TokenError(
+        f"The token request to {url} failed ({_reason(exc)}).", hint="check EDS_AUTH_URL."
+    )
+
+
+def _answer(
+    response: requests.Response,
+    url: str,
+    clock: Clock,
+    sent_at: float,
+    limit: transport.Deadline,
+) -> Token:
+    if 300 <= response.status_code < 400:
         raise TokenError(
-            f"The token request to {url} failed ({_reason(exc)}).", hint="check EDS_AUTH_URL."
-        ) from None
-    with response:
-        if 300 <= response.status_code < 400:
-            raise TokenError(
-                f"The token URL {url} redirects (HTTP {response.status_code}); "
-                "pystac-eds does not follow it, so the secret stays where you sent it.",
-                status=response.status_code,
-                hint="set EDS_AUTH_URL to the final token endpoint URL.",
-            )
-        body = _read_body(response, url, clock, policy, deadline)
-        try:
-            return parse_token_response(
-                response.status_code,
-                bytes(body.value),
-                content_type=response.headers.get("Content-Type", ""),
-                issued_at=sent_at,
-                token_url=url,
-            )
-        except TokenError as err:
-            if err.retryable:
-                wait = _retry_after(response.headers.get("Retry-After"), clock())
-                raise _Retryable(err, wait) from None
-            raise
+            f"The token URL {url} redirects (HTTP {response.status_code}); "
+            "pystac-eds does not follow it, so the secret stays where you sent it.",
+            status=response.status_code,
+            hint="set EDS_AUTH_URL to the final token endpoint URL.",
+        )
+    body = _read_body(response, url, limit)
+    try:
+        return parse_token_response(
+            response.status_code,
+            bytes(body.value),
+            content_type=response.headers.get("Content-Type", ""),
+            issued_at=sent_at,
+            token_url=url,
+        )
+    except TokenError as err:
+        if err.retryable:
+            wait = _retry_after(response.headers.get("Retry-After"), clock())
+            raise _Retryable(err, wait) from None
+        raise
 
 
 #: The most a token answer may weigh: a token is a few kilobytes at most.
@@ -329,31 +367,17 @@ _CHUNK = 16 * 1024
 
 
 def _read_body(
-    response: requests.Response,
-    url: str,
-    clock: Clock,
-    policy: RetryPolicy,
-    deadline: float,
+    response: requests.Response, url: str, limit: transport.Deadline
 ) -> redaction.Hidden[bytearray]:
-    """The answer's body, read in chunks against the deadline and the size cap. Held as
-    :class:`~pystac_eds.redaction.Hidden`: it may hold a token."""
+    """The answer's body, read in chunks up to the size cap; ``limit`` cuts it off at the
+    deadline. Held as :class:`~pystac_eds.redaction.Hidden`: it may hold a token."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise _too_big(url, response.status_code)
-    raw = response.raw
-    # read1 (urllib3 2) returns what one recv gives, so the deadline is checked between
-    # bytes trickling in; urllib3 1.26's read(n) waits for n bytes, hence smaller reads.
-    read1 = getattr(raw, "read1", None)
-    read, chunk = (read1, _CHUNK) if read1 is not None else (raw.read, 256)
     body = redaction.Hidden(bytearray())
     while True:
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise _too_slow(url, "the answer was still arriving")
-        _limit_next_wait(raw, min(policy.timeout[1], remaining))
-        before = len(body.value)
         try:
-            body.value += read(chunk, decode_content=True)
+            chunk = response.raw.read(_CHUNK, decode_content=True)
         except ReadTimeoutError:
             raise _too_slow(url, "the answer stopped arriving") from None
         except DecodeError as exc:
@@ -363,24 +387,20 @@ def _read_body(
                 hint="check EDS_AUTH_URL points at the OAuth2 token endpoint.",
             ) from None
         except (HTTPError, OSError) as exc:  # reset, cut short: a transient network error
+            if limit.expired:
+                raise _too_slow(url, "the answer was still arriving") from None
             raise _no_answer(
                 f"The connection to the token URL {url} broke while reading its answer "
                 f"({_reason(exc)}).",
                 "the network or the token service dropped the connection; try again later.",
             ) from None
+        if limit.expired:  # a socket shut down at the deadline reads as the end of the body
+            raise _too_slow(url, "the answer was still arriving")
+        body.value += chunk
         if len(body.value) > MAX_BODY:
             raise _too_big(url, response.status_code)
-        if len(body.value) == before:
+        if not chunk:
             return body
-
-
-def _limit_next_wait(raw: object, seconds: float) -> None:
-    # The read timeout was fixed when the request was sent; the deadline has come closer
-    # since. Tighten the socket's own timeout so one stalled recv cannot outlast it.
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.settimeout(max(seconds, 0.001))
 
 
 def _too_slow(url: str, detail: str) -> _Retryable:

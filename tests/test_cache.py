@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import threading
 import time
@@ -57,7 +58,13 @@ class QueueingClock(FakeClock):
 
 
 class FakeEndpoint:
-    """Issues numbered tokens of a fixed lifetime, optionally blocking until released."""
+    """Issues numbered tokens of a fixed lifetime, optionally blocking until released.
+
+    A held request waits for its ``gate`` however long the test takes to release it (a
+    timeout here would let it answer early on a stalled machine, and the test would see
+    a refresh that was meant to be still in flight); :func:`_release_gates` opens every
+    gate when a test ends, so a failed test never leaves a thread blocked.
+    """
 
     def __init__(self, clock: FakeClock, lifetime: float = 3600) -> None:
         self.clock, self.lifetime = clock, lifetime
@@ -65,16 +72,30 @@ class FakeEndpoint:
         self.gate: threading.Event | None = None
         self.entered = threading.Event()
         self._lock = threading.Lock()
+        _ENDPOINTS.append(self)
 
     def __call__(self, credentials: Credentials) -> Token:
         with self._lock:
             self.calls += 1
             n = self.calls
         self.entered.set()
-        if self.gate is not None:
-            self.gate.wait(5)
+        gate = self.gate
+        if gate is not None:
+            gate.wait()
         now = self.clock()
         return Token(f"token-{n}", expires_at=now + self.lifetime, issued_at=now)
+
+
+_ENDPOINTS: list[FakeEndpoint] = []
+
+
+@pytest.fixture(autouse=True)
+def _release_gates() -> Iterator[None]:
+    yield
+    for endpoint in _ENDPOINTS:
+        if endpoint.gate is not None:
+            endpoint.gate.set()
+    _ENDPOINTS.clear()
 
 
 CREDS = Credentials(
@@ -299,6 +320,70 @@ def test_a_process_waiting_for_the_disk_lock_adopts_the_token_saved_meanwhile(
     waiter.join(30)
     assert got == ["token-1"]
     assert (first_endpoint.calls, second_endpoint.calls) == (1, 0)
+
+
+class PipeSignal:
+    """Stands in for :attr:`SignallingStore.locking` in a forked child: tells the parent."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def set(self) -> None:
+        os.write(self.fd, b"L")
+
+
+def _read(fd: int, size: int, timeout: float = 30) -> bytes:
+    ready, _, _ = select.select([fd], [], [], timeout)  # a guard against a hang only
+    return os.read(fd, size) if ready else b""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_while_the_disk_lock_is_held_waits_for_it_and_adopts_the_token(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    # The parent forks while it holds the file lock (its token request is held). The
+    # child inherits that locked file and the held in-memory lock: it must neither
+    # deadlock nor take the lock as its own, but wait for the parent's refresh and adopt
+    # the token it saved.
+    cache, endpoint = make(clock)
+    store = SignallingStore(DiskStore(tmp_path / "tokens"))
+    cache.store = store
+    endpoint.gate = threading.Event()
+    refresher = threading.Thread(target=cache.get, args=(CREDS,))
+    refresher.start()
+    assert store.locking.wait(30) and endpoint.entered.wait(30)  # the lock is held now
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: intended here
+        pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(read_end)
+            endpoint.gate = None  # a request of its own would answer token-2, not hang
+            store.locking = PipeSignal(write_end)  # type: ignore[assignment]
+            os.write(write_end, cache.get(CREDS).value.encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    status = None
+    try:
+        assert _read(read_end, 1) == b"L", "the child never reached the disk lock"
+        endpoint.gate.set()  # the child is waiting for the lock: let the parent finish
+        refresher.join(30)
+        got = b""
+        while chunk := _read(read_end, 64):
+            got += chunk
+        _, status = os.waitpid(pid, 0)
+    finally:
+        if status is None:  # failed before reaping it: do not leave it blocked
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(read_end)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert got == b"token-1"  # the parent's token, read under the lock once it was free
+    assert endpoint.calls == 1
 
 
 def test_disk_copy_of_a_rejected_token_is_not_reused(clock: FakeClock, tmp_path: Path) -> None:

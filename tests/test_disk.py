@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pystac_eds import Credentials, TokenCache
 from pystac_eds.disk import TOKENS_FOLDER, DiskStore, default_folder, store_from_env
 from pystac_eds.tokens import Token
 
@@ -570,10 +571,13 @@ print(torn)
 
 
 def test_many_processes_writing_and_reading_see_no_torn_token(store: DiskStore) -> None:
-    racers = [python(RACER, str(store.folder), str(n), "150") for n in range(8)]
-    torn = [int(proc.communicate(timeout=120)[0]) for proc in racers]
-    assert [proc.returncode for proc in racers] == [0] * 8
-    assert torn == [0] * 8  # 1200 reads under 8 concurrent writers, none torn
+    racers = [python(RACER, str(store.folder), str(n), "1000") for n in range(16)]
+    # The review's race: 16,000 reads, each right after a write, under 16 concurrent
+    # writers. A torn read would be a bug, whatever the timing: this can miss one, never
+    # invent one.
+    torn = [int(proc.communicate(timeout=300)[0]) for proc in racers]
+    assert [proc.returncode for proc in racers] == [0] * 16
+    assert torn == [0] * 16
     assert names(store.tokens_folder) == sorted(["CACHEDIR.TAG", "k.eds-token.json"])
 
 
@@ -589,6 +593,60 @@ def test_read_only_tokens_folder_reads_and_never_raises(store: DiskStore) -> Non
             pass
     finally:
         store.tokens_folder.chmod(0o700)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs with 64 inodes, mounted for the test: a disk that can really fill."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        pytest.skip("mounting a small tmpfs needs root on Linux")
+    mount = tmp_path / "small"
+    mount.mkdir(mode=0o700)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k,nr_inodes=64,mode=0700", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:  # a container without CAP_SYS_ADMIN, say
+        pytest.skip(f"could not mount a tmpfs: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill(folder: Path, what: str) -> None:
+    """Use up the file system's ``what`` ("space" or "inodes") until ENOSPC."""
+    filler = folder / "filler"
+    filler.mkdir()
+    with pytest.raises(OSError, match="No space left"):
+        if what == "space":
+            with open(filler / "blob", "wb") as blob:
+                while True:
+                    blob.write(b"x" * 4096)
+                    blob.flush()
+        for n in range(100_000):
+            (filler / str(n)).touch()
+
+
+@posix_only
+@pytest.mark.parametrize("what", ["space", "inodes"])
+def test_a_full_file_system_keeps_the_old_token_and_leaves_nothing_behind(
+    small_tmpfs: Path, what: str
+) -> None:
+    store = DiskStore(small_tmpfs / "cache")
+    store.save(KEY, TOKEN)
+    fill(small_tmpfs, what)
+    newer = Token("newer-token", NOW + 7200, NOW + 10)
+    store.save(KEY, newer)  # cannot be written: logged, not raised
+    with store.lock(KEY):  # a lock file may not be creatable either: goes on without
+        pass
+    assert store.load(KEY, now=NOW) == TOKEN  # the old file, whole: not replaced by a torn one
+    assert not [n for n in names(store.tokens_folder) if n.endswith(".tmp")]
+    # A process whose disk token has run out still gets its token, from memory.
+    cache = TokenCache(store=store, clock=lambda: NOW + 7000, fetch=lambda c: newer)
+    creds = Credentials(client_id="i", client_secret="s", auth_url="https://a.example/t")
+    assert cache.get(creds) == newer and cache.token_requests == 1
 
 
 def test_concurrent_reader_never_sees_a_partial_file(store: DiskStore) -> None:

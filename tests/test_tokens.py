@@ -24,7 +24,11 @@ from pystac_eds.tokens import DEFAULT_LIFETIME, Token, jwt_expiry, parse_token_r
 
 from .conftest import CANARY_SECRET
 
-FAST = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.02, timeout=(1.0, 0.5), total=10)
+# The read timeout is a guard, not a fault: a prompt answer delayed by a loaded machine
+# must not count as a timeout (and add a request the test counts). SLOW answers (what a
+# read-timeout fault sends) come long after it.
+FAST = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.02, timeout=(5.0, 3.0), total=60)
+SLOW = 30.0
 
 
 class Sleeps:
@@ -314,6 +318,34 @@ def test_other_client_auth_rejections_also_fall_back_to_form_fields(
         assert [r["basic"] for r in server.requests] == [True, False]
 
 
+@pytest.mark.parametrize("errors", [("invalid_request",) * 2, (None, "invalid_request")])
+def test_when_auto_tried_both_methods_the_hint_says_so(errors: tuple[str | None, ...]) -> None:
+    with TokenServer() as server:
+        server.script += [Reply(400, {"error": e} if e else {}) for e in errors]
+        with pytest.raises(TokenError) as info:
+            request_token(server.credentials(), policy=FAST)
+        assert [r["basic"] for r in server.requests] == [True, False]
+    hint = info.value.hint or ""
+    assert "tried both" in hint and "EDS_CLIENT_AUTH will not help" in hint
+    assert "EDS_SCOPE" in hint and "EDS_AUTH_URL" in hint
+    assert "set EDS_CLIENT_AUTH=post" not in str(info.value)
+    assert info.value.status == 400 and info.value.error == "invalid_request"
+
+
+@pytest.mark.parametrize("blaming_first", [True, False])
+def test_when_one_of_two_rejections_blames_the_secret_that_one_is_raised(
+    blaming_first: bool,
+) -> None:
+    replies = [Reply(400, {"error": "invalid_request"}), Reply(401, {"error": "invalid_client"})]
+    with TokenServer() as server:
+        server.script += replies[::-1] if blaming_first else replies
+        with pytest.raises(TokenError) as info:
+            request_token(server.credentials(), policy=FAST)
+    hint = info.value.hint or ""
+    assert info.value.error == "invalid_client" and "was rejected" in hint
+    assert "tried both" not in hint
+
+
 @pytest.mark.parametrize("error", ["invalid_scope", "unsupported_grant_type", "invalid_grant"])
 def test_refusals_of_what_was_asked_do_not_try_another_method(error: str) -> None:
     with TokenServer() as server:
@@ -398,7 +430,7 @@ def test_no_retry_on_other_client_errors() -> None:
 
 def test_read_timeout_is_retried_then_succeeds() -> None:
     with TokenServer() as server:
-        server.script.append(Reply(200, {"access_token": "late"}, delay=1.0))
+        server.script.append(Reply(200, {"access_token": "late"}, delay=SLOW))
         token = request_token(server.credentials(), policy=FAST, sleep=Sleeps())
         assert server.is_valid(token.value)
         assert len(server.requests) == 2
@@ -436,6 +468,7 @@ def test_total_time_bounds_the_retries() -> None:
         with pytest.raises(TokenError):
             request_token(server.credentials(), policy=policy, clock=clock, sleep=sleep)
         assert len(server.requests) == 3  # 0, 20, 40; a wait to 60 would pass the bound
+    assert clock_value[0] <= 50  # and it did not wait past it before giving up
 
 
 def test_a_redirecting_token_url_is_not_followed() -> None:
