@@ -123,10 +123,10 @@ def test_an_untrusted_dot_env_is_explained_with_the_option(
 def test_a_bad_api_url_option_is_named_as_the_option(env: dict[str, str]) -> None:
     result = run(env, "--api-url", "http://stac.example.com/v1", "collections")
     assert result.returncode == 2
-    assert error_of(result).startswith("--api-url=http://stac.example.com/v1 uses plain http")
+    assert error_of(result).startswith("--api-url='http://stac.example.com/v1' uses plain http")
     # Without the option, the variable is what to fix.
     plain = run({**env, "EDS_API_URL": "http://stac.example.com/v1"}, "collections")
-    assert error_of(plain).startswith("EDS_API_URL=http://stac.example.com/v1 uses plain http")
+    assert error_of(plain).startswith("EDS_API_URL='http://stac.example.com/v1' uses plain http")
 
 
 # ---------------------------------------------------------------------------------------
