@@ -169,9 +169,12 @@ def test_a_burst_of_connections_is_queued_not_dropped() -> None:
 
 
 def test_the_pixel_example_of_the_testing_guide(
-    eds_env: dict[str, str], eds_asset_server: AssetServer
+    eds_env: dict[str, str], eds_asset_server: AssetServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The example reads with GDAL's defaults, which the eds_asset_server fixture makes work
+    # in-process; a regression would make GDAL wait on the server: give up soon, not in 2 min.
     pytest.importorskip("rasterio")
+    monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "10")
     page = Path(__file__).resolve().parents[1] / "docs" / "how-to" / "testing.md"
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
     (example,) = [block for block in blocks if "def test_my_code_reads_the_pixels" in block]

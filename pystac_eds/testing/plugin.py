@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -23,9 +24,17 @@ def eds_token_server() -> Iterator[TokenServer]:
 
 
 @pytest.fixture
-def eds_asset_server() -> Iterator[AssetServer]:
+def eds_asset_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[AssetServer]:
     """S3-like storage on 127.0.0.1: ``put("s3://bucket/key", data)``, then read it
-    through ``presign(href)`` URLs (12-hour TTL; set ``.ttl`` or ``.clock`` to expire)."""
+    through ``presign(href)`` URLs (12-hour TTL; set ``.ttl`` or ``.clock`` to expire).
+
+    The server runs in a thread of the test process, and rasterio holds Python's global
+    interpreter lock while GDAL asks for a directory listing on open, which the server
+    thread could then never answer (GDAL waits for its timeout). So for the test the
+    environment has ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`` (unless it sets that option
+    itself): GDAL's other defaults stay as they are on EDS."""
+    if "GDAL_DISABLE_READDIR_ON_OPEN" not in os.environ:
+        monkeypatch.setenv("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
     with AssetServer() as server:
         yield server
 
