@@ -12,23 +12,18 @@ import requests
 
 from pystac_eds.testing import AssetServer, StacServer, TokenServer
 
+from .clock import FakeClock
+
+#: Mid-2025: every URL signed at this time has long expired by the real clock.
+MID_2025 = 1_750_000_000.0
+
 HREF = "s3://eds-test/sentinel-2-l2a/00000.tif"
 DATA = bytes(range(256)) * 40  # 10 240 bytes, every offset distinguishable
 
 
-class FakeClock:
-    """The asset server's clock, moved by the test: expiry without waiting."""
-
-    def __init__(self, now: float = 1_750_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(MID_2025)
 
 
 @pytest.fixture

@@ -10,18 +10,15 @@ import pytest
 
 from pystac_eds.testing import AssetServer, StacServer, TokenServer
 
+from .clock import FakeClock
+
+#: Mid-2025: every URL signed at this time has long expired by the real clock.
+MID_2025 = 1_750_000_000.0
+
 rasterio = pytest.importorskip("rasterio")
 np = pytest.importorskip("numpy")
 
 HREF = "s3://eds-test/scene/red.tif"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def cog(pixels: np.ndarray) -> bytes:
@@ -54,7 +51,7 @@ def pixels() -> np.ndarray:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(MID_2025)
 
 
 @pytest.fixture

@@ -17,15 +17,9 @@ from pystac_eds.settings import Credentials
 from pystac_eds.testing import TokenServer
 from pystac_eds.tokens import Token
 
+from .clock import FakeClock
+
 pytest.importorskip("rasterio")
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +47,7 @@ def scripted_cache(clock: FakeClock, lifetime: float = 100.0) -> TokenCache:
 
 
 def test_header_file_is_private_and_holds_only_the_bearer_header(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     (tmp_path / "f").mkdir()
     header = header_file.HeaderFile(tmp_path / "f" / "h", creds(), scripted_cache(clock))
     header.refresh()
@@ -63,7 +57,7 @@ def test_header_file_is_private_and_holds_only_the_bearer_header(tmp_path: Path)
 
 
 def test_header_file_is_rewritten_a_margin_before_expiry_not_earlier(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     header = header_file.HeaderFile(tmp_path / "h", creds(), scripted_cache(clock, 100.0))
     wake = header.refresh()
     assert wake == pytest.approx(clock.now + 75.0)  # margin: a quarter of a 100 s token
@@ -78,7 +72,7 @@ def test_header_file_is_rewritten_a_margin_before_expiry_not_earlier(tmp_path: P
 
 
 def test_a_removed_header_file_is_written_again(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     header = header_file.HeaderFile(tmp_path / "h", creds(), scripted_cache(clock))
     header.refresh()
     header.path.unlink()
@@ -88,7 +82,7 @@ def test_a_removed_header_file_is_written_again(tmp_path: Path) -> None:
 
 def test_rewrite_replaces_the_file_atomically(tmp_path: Path) -> None:
     # A reader holding the old file keeps reading the old content (rename, not truncate).
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     header = header_file.HeaderFile(tmp_path / "h", creds(), scripted_cache(clock))
     header.refresh()
     with open(header.path) as old:
@@ -99,7 +93,7 @@ def test_rewrite_replaces_the_file_atomically(tmp_path: Path) -> None:
 
 
 def test_a_token_that_would_inject_a_header_is_refused(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
 
     def fetch(_: Credentials) -> Token:
         return Token("ok\r\nX-Evil: 1", expires_at=clock() + 100, issued_at=clock())

@@ -15,6 +15,7 @@ from pystac_eds.cache import TokenCache
 from pystac_eds.testing import AssetServer, StacServer, TokenServer
 from pystac_eds.testing._http import Reply, _Handler, _Server
 
+from .clock import FakeClock
 from .pixels import item_pixels, stock
 
 rasterio = pytest.importorskip("rasterio")
@@ -23,14 +24,6 @@ S2 = "sentinel-2-l2a"
 LIFETIME = 600.0
 #: Big enough (512 KB) that GDAL reads each file in several range requests.
 SIZE = 512
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(autouse=True)
@@ -252,3 +245,57 @@ def test_without_path_specific_options_loopback_reads_still_skip_the_proxy(
     options = pystac_eds.gdal_env(tokens.credentials(stac.url), cache=TokenCache(store=None))
     assert (read(proxy_href(stac, 0), options) == item_pixels(0, SIZE)).all()
     assert environment_proxy.seen == []
+
+
+# -- stackstac ---------------------------------------------------------------------------
+
+STACKSTAC_IDS = [f"{S2}-{i:05d}" for i in range(3)]
+
+
+def stackstac_pixels(item: Any, gdal_env: Any) -> Any:
+    """The ``visual`` band of one item on its own footprint, read by stackstac's threads."""
+    import stackstac
+
+    stack = stackstac.stack(
+        [item],
+        assets=["visual"],
+        epsg=4326,
+        resolution=(item.bbox[2] - item.bbox[0]) / SIZE,
+        bounds=tuple(item.bbox),
+        dtype="float64",
+        rescale=False,
+        gdal_env=gdal_env,
+    )
+    return stack.compute(scheduler="threads").values[0, 0]
+
+
+def test_stackstac_reads_proxy_pixels_across_token_lifetimes(
+    tokens: TokenServer, stac: StacServer, assets: AssetServer, clock: FakeClock
+) -> None:
+    """stackstac reads proxy hrefs through gdal_env(), as the docs say: the same pixels as
+    the presigned hrefs, and no bearer at storage."""
+    stackstac = pytest.importorskip("stackstac")
+    import numpy as np
+
+    cache = TokenCache(clock=clock, store=None)
+    credentials = tokens.credentials(stac.url)
+    presigned = list(
+        pystac_eds.open(credentials=credentials, cache=cache).search(ids=STACKSTAC_IDS).items()
+    )
+    proxied = pystac_eds.open(credentials=credentials, asset_access="proxy", cache=cache)
+    items = list(proxied.search(ids=STACKSTAC_IDS).items())
+    assert all(i.assets["visual"].href.startswith(stac.base_url) for i in items)
+    env = stackstac.DEFAULT_GDAL_ENV.updated(always=pystac_eds.gdal_env(credentials, cache=cache))
+    header = header_file.ensure_fresh(credentials, cache)
+    for lifetime, (signed, proxy) in enumerate(zip(presigned, items, strict=True)):
+        if lifetime:
+            clock.now += LIFETIME  # the previous token has expired at the API
+            header.refresh()  # what the refresher thread does a margin before expiry
+        expected = stackstac_pixels(signed, stackstac.DEFAULT_GDAL_ENV)
+        assert np.array_equal(expected, item_pixels(lifetime, SIZE))
+        assert np.array_equal(stackstac_pixels(proxy, env), expected)
+        bearers = [h.get("Authorization", "") for _, p, h in stac.seen if "/asset-proxy/" in p]
+        assert bearers and bearers[-1] == f"Bearer {tokens.issued_tokens[-1]}"
+    assert tokens.issued == len(STACKSTAC_IDS)  # one token per lifetime, shared by API and GDAL
+    assert stac.rejected == 0  # no read ever carried an expired token
+    assert assets.seen and all("Authorization" not in r.headers for r in assets.seen)

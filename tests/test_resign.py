@@ -17,20 +17,17 @@ from pystac_eds import MissingItemsError, ResignError
 from pystac_eds.assets import url_expiry
 from pystac_eds.testing import AssetServer, Reply, StacServer, TokenServer
 
+from .clock import FakeClock
+
+#: Mid-2025: every URL signed at this time has long expired by the real clock.
+MID_2025 = 1_750_000_000.0
+
 S2 = "sentinel-2-l2a"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0  # mid-2025: every URL signed at this time has expired
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(MID_2025)
 
 
 @pytest.fixture
