@@ -175,6 +175,7 @@ def open(
     ``.env``. Every other argument of ``pystac_client.Client.open`` works as there.
     The first request (reading the landing page) fetches the first token.
     """
+    _refuse_settings_as_arguments(kwargs)
     given = locals()
     io = stac_io(url, **{name: given[name] for name in _STAC_IO_OPTIONS})
     # Client.open(stac_io=io) calls io.update(), which *replaces* the request modifier and
@@ -188,6 +189,22 @@ def open(
         timeout=timeout,
         **kwargs,
     )
+
+
+#: Settings a user may pass to ``open()`` by mistake: pystac-client would only reject them
+#: after pystac-eds had looked for the settings elsewhere and said none were found.
+_SETTING_NAMES = ("client_id", "client_secret", "auth_url", "api_url", "client_auth", "scope")
+
+
+def _refuse_settings_as_arguments(kwargs: dict[str, Any]) -> None:
+    given = [name for name in _SETTING_NAMES if name in kwargs]
+    if given:
+        shown = ", ".join(f"{name}=..." for name in given)
+        raise TypeError(
+            f"open() does not take {', '.join(given)}: pass "
+            f"credentials=pystac_eds.Credentials.resolve({shown}) (settings you leave out "
+            "still come from EDS_* or EDS.env)."
+        )
 
 
 #: The keyword parameters of :func:`stac_io`, which :func:`open` takes too and hands on

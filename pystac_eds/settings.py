@@ -410,7 +410,9 @@ def _with_defaults(found: Mapping[str, _Found], consulted: list[str]) -> dict[st
         raise CredentialsError(
             "No EDS secret found: set EDS_SECRET (the API token from the EDS console, or a "
             "legacy client secret) in the environment or in an EDS.env file, or pass "
-            "client_secret=. Looked at: " + "; ".join(consulted) + ".",
+            "credentials=Credentials.resolve(client_secret=...). Looked at: "
+            + "; ".join(consulted)
+            + ".",
             missing=[v for k, v in ENV_NAMES.items() if k not in values and k != "api_url"],
             sources=consulted,
             origins=_origins(found),

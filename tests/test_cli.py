@@ -546,15 +546,18 @@ def test_check_strips_control_characters_from_server_text(
             "conformsTo": [],
             "links": [{"rel": "data", "href": stac.url + "collections"}],
         }
-        collections = {"collections": [{"id": "c\x1b]0;pwned\x07", "title": "T\x1b[2J"}]}
+        collections = {
+            "collections": [{"id": "c\x1b]0;pwned\x07", "title": "T\x1b[2J\u202eflow\u2066"}]
+        }
         stac.script += [Reply(200, landing), Reply(200, collections)]
         checked = run(environment(tmp_path, tokens.settings(stac.url)), "check")
         stac.script += [Reply(200, landing), Reply(200, collections)]
         listed = run(environment(tmp_path, tokens.settings(stac.url)), "collections")
     assert "Evil API" in checked.stdout
-    assert "pwned" not in listed.stdout and listed.stdout.splitlines()[1].split() == ["c", "T"]
+    assert "pwned" not in listed.stdout
+    assert listed.stdout.splitlines()[1].split() == ["c", "Tflow"]
     for out in (checked.stdout, listed.stdout):
-        assert "\x1b" not in out and "\x07" not in out
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
 
 
 def test_check_wraps_at_the_terminal_width(env: dict[str, str]) -> None:

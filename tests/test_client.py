@@ -8,6 +8,7 @@ import pickle
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 import pystac_client
@@ -367,6 +368,21 @@ def test_asset_access_header_selects_hrefs(
 def test_bad_asset_access_is_a_clear_error(eds_env: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="presigned"):
         pystac_eds.open(asset_access="signed")  # type: ignore[arg-type]
+
+
+def test_settings_passed_to_open_say_where_they_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the check, open() first reports "No EDS secret found" for a secret it was
+    # handed, and pystac-client's TypeError never shows.
+    monkeypatch.chdir(tmp_path)
+    for var in ("EDS_SECRET", "EDS_CLIENT_ID", "EDS_AUTH_URL", "EDS_API_URL"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(TypeError) as info:
+        pystac_eds.open(client_secret=CANARY_SECRET, auth_url="https://auth.example/token")
+    message = str(info.value)
+    assert "credentials=pystac_eds.Credentials.resolve(client_secret=..., auth_url=...)" in message
+    assert CANARY_SECRET not in message
 
 
 def test_client_open_arguments_pass_through(

@@ -91,6 +91,8 @@ def test_missing_secret_names_the_setting_and_every_source(tmp_path: Path) -> No
     assert "EDS_SECRET" in str(err)
     assert any("environment" in s for s in err.sources)
     assert any("EDS.env" in s for s in err.sources)
+    # What to write in code: a form that works (open() takes no client_secret=).
+    assert "credentials=Credentials.resolve(client_secret=...)" in str(err)
 
 
 def test_explicit_env_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:

@@ -57,12 +57,13 @@ _sensitive: set[str] = set()
 
 # Text a server sent (titles, error bodies) must not move the cursor, retitle or recolour
 # the terminal: whole ANSI sequences (CSI, OSC, other ESC pairs) go, then any other C0/C1
-# control character but tab and newline.
+# control character but tab and newline, and the bidirectional overrides and isolates
+# (U+202E would print "gpj.exe" as "exe.jpg": the "Trojan Source" trick).
 _CONTROL = (
     r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clear screen
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window title, hyperlinks
     r"|\x1b[@-_]?"  # other escapes
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
 
 
