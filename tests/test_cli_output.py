@@ -304,6 +304,29 @@ def test_save_to_dev_stdout_and_to_an_inherited_descriptor(
     assert first == "kept" and ids(rest) == ["sentinel-2-l2a-00003"]
 
 
+@pytest.mark.parametrize("spelling", ["/dev/./stdout", "//dev/fd/1", "link-to-stdout"])
+def test_save_to_stdout_spelt_otherwise_still_appends(
+    env: dict[str, str], tmp_path: Path, spelling: str
+) -> None:
+    # Followed to the end, /dev/stdout of `>> log` is the regular file log: an atomic
+    # replace there would overwrite what the user asked to append to.
+    (tmp_path / "link-to-stdout").symlink_to("/dev/stdout")
+    log = tmp_path / "log.txt"
+    log.write_text("kept\n")
+    appended = subprocess.run(
+        ["bash", "-c", 'exec "$@" >>"$LOG"', "_", *COMMAND, "search", *ONE_ITEM, "--save"]
+        + [spelling],
+        env={**env, "LOG": str(log)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert appended.returncode == 0, appended.stderr
+    first, rest = log.read_text().split("\n", 1)
+    assert first == "kept" and ids(rest) == ["sentinel-2-l2a-00003"]
+
+
 def test_save_through_a_symlink_writes_the_target(env: dict[str, str], tmp_path: Path) -> None:
     real = tmp_path / "data" / "items.geojson"
     real.parent.mkdir()

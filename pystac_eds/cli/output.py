@@ -9,8 +9,13 @@
 * A FIFO, a character device (``/dev/null``, a terminal) or a socket is written straight
   into: replacing it with a regular file would starve its reader or, as root, delete a
   device node.
-* ``/dev/stdout``, ``/dev/stderr`` and ``/dev/fd/N`` write to that descriptor as the
-  shell set it up (``>>`` appends, ``>(cmd)`` pipes), never reopening or truncating it.
+* ``/dev/stdout``, ``/dev/stderr`` and ``/dev/fd/N`` (however spelt, or through a
+  symlink) write to that descriptor as the shell set it up (``>>`` appends, ``>(cmd)``
+  pipes), never reopening or truncating it.
+
+A regular file with several hard links is replaced like any other: the name given gets
+the new output, the other names keep the old content (as ``sed -i`` and editors' safe
+save do); nothing is lost either way.
 
 SIGTERM and SIGHUP during an atomic write remove the ``.part`` file before the process
 ends, as Ctrl-C does.
@@ -34,16 +39,44 @@ from ._common import EXIT_USAGE, CLIError, Terminated, named_errors
 
 #: Mode of a file --save creates: private, see the module docstring.
 NEW_FILE_MODE = 0o600
-_FD_PATH = re.compile(r"/(?:dev/fd|proc/self/fd)/(\d+)")
+_FD_PATH = re.compile(r"/(?:dev/fd|proc/(?P<pid>self|\d+)/fd)/(?P<fd>\d+)")
+#: Symlinks followed when looking for a descriptor path, as the kernel's own limit.
+_MAX_LINKS = 40
 _STD_PATHS = {"/dev/stdout": 1, "/dev/stderr": 2}
 
 
 def _descriptor(path: str) -> int | None:
-    """The file descriptor a ``/dev/fd/N``-style path names, if it is one."""
+    """The file descriptor a ``/dev/fd/N``-style path names, if it is one, however it is
+    spelt (``/dev/./stdout``, ``//dev/fd/1``) or linked to (``out -> /dev/stdout``).
+
+    Seen through, ``/dev/stdout`` of ``>> log`` is the regular file ``log``: replacing it
+    would turn the shell's append into an overwrite, so the descriptor must be recognised
+    before the kernel's links are followed."""
+    current = _normal(os.path.abspath(os.path.expanduser(path)))
+    for _ in range(_MAX_LINKS):
+        named = _descriptor_named(current)
+        if named is not None:
+            return named
+        try:
+            link = os.readlink(current)
+        except OSError:  # not a symlink (or not there): an ordinary path
+            return None
+        current = _normal(os.path.join(os.path.dirname(current), link))
+    return None
+
+
+def _normal(path: str) -> str:
+    # normpath keeps a leading "//" (POSIX leaves its meaning open); Linux reads it as "/".
+    return "/" + os.path.normpath(path).lstrip("/")
+
+
+def _descriptor_named(path: str) -> int | None:
     if path in _STD_PATHS:
         return _STD_PATHS[path]
     match = _FD_PATH.fullmatch(path)
-    return int(match.group(1)) if match else None
+    if match and match.group("pid") in (None, "self", str(os.getpid())):
+        return int(match.group("fd"))
+    return None
 
 
 @contextlib.contextmanager
