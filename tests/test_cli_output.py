@@ -314,8 +314,17 @@ def test_save_to_stdout_spelt_otherwise_still_appends(
     log = tmp_path / "log.txt"
     log.write_text("kept\n")
     appended = subprocess.run(
-        ["bash", "-c", 'exec "$@" >>"$LOG"', "_", *COMMAND, "search", *ONE_ITEM, "--save"]
-        + [spelling],
+        [
+            "bash",
+            "-c",
+            'exec "$@" >>"$LOG"',
+            "_",
+            *COMMAND,
+            "search",
+            *ONE_ITEM,
+            "--save",
+            spelling,
+        ],
         env={**env, "LOG": str(log)},
         cwd=tmp_path,
         capture_output=True,
