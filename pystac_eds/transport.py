@@ -135,7 +135,7 @@ class Deadline:
 
     A socket timeout bounds one ``recv``, so a server that sends a byte every few seconds
     (of the status line, a header or the body) never trips it. Here a watchdog thread,
-    started when the first response is awaited, shuts the connection's socket down when
+    started when the first connection is made, shuts the connection's socket down when
     the time is up: whatever urllib3 is waiting for fails at once. ``expired`` says the
     failure was the deadline's. Leaving the block stops and joins the watchdog, so no
     thread outlives it and no socket is shut down after it.
@@ -195,9 +195,18 @@ def _shut_down(sock: socket.socket) -> None:
 
 class _Watched:
     """Mixed into urllib3's connection classes: hands the socket to the active
-    :class:`Deadline` before waiting for the response (status line, headers, body)."""
+    :class:`Deadline` as soon as it is connected (so a proxy's answer to ``CONNECT`` is
+    watched too) and again before waiting for the response (status line, headers, body),
+    since TLS puts the connection on a new socket object."""
 
     sock: socket.socket | None
+
+    def _new_conn(self, *args: Any, **kwargs: Any) -> Any:
+        sock = super()._new_conn(*args, **kwargs)  # type: ignore[misc]
+        deadline = _ACTIVE.get()
+        if deadline is not None:
+            deadline.watch(sock)
+        return sock
 
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         deadline = _ACTIVE.get()

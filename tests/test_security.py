@@ -806,6 +806,25 @@ def test_item7_a_body_trickling_in_is_cut_at_the_deadline(
     assert_cut_at_the_deadline(info, elapsed)
 
 
+def test_item7_a_proxy_trickling_its_connect_answer_is_cut_at_the_deadline(
+    hang_up: threading.Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An https token URL through HTTPS_PROXY: urllib3 reads the proxy's answer to CONNECT
+    # before any response is awaited, on the socket it has just connected.
+    answer = b"HTTP/1.1 200 " + b"O" * 1000 + b"\r\n"  # one byte every 50 ms: 50 s
+    proxy = RawServer(lambda conn: drip(conn, answer, 0.05, hang_up))
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url.removesuffix("/token"))
+    for var in ("NO_PROXY", "no_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    try:
+        info, elapsed = timed_token_request("https://auth.example/token")
+    finally:
+        hang_up.set()
+        proxy.close()
+    assert_cut_at_the_deadline(info, elapsed)
+    assert proxy.connections == 1
+
+
 def test_item7_slow_5xx_answers_do_not_add_up_past_the_deadline(hang_up: threading.Event) -> None:
     # Each 503 would come after 30 s of silence, within the 30 s read timeout: the first
     # wait is cut at the deadline, and there is no time for a second attempt.
