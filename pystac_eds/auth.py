@@ -114,7 +114,7 @@ class EDSAuth(AuthBase):
         if "Authorization" in request.headers:
             self._warn_authorization_replaced()
         # No local holds the token: a traceback's locals would show it.
-        request.headers["Authorization"] = f"Bearer {self.token()}"
+        request.headers["Authorization"] = redaction.BearerHeader.for_token(self.token())
         for name, value in self.headers.items():
             request.headers.setdefault(name, value)
         request.hooks["response"].append(self._on_response)
@@ -157,7 +157,7 @@ class EDSAuth(AuthBase):
             return response
         log.debug("API answered 401 for %s; resending once with a new token", sent.url)
         retry = sent.copy()
-        retry.headers["Authorization"] = f"Bearer {fresh.value}"
+        retry.headers["Authorization"] = redaction.BearerHeader.for_token(fresh.value)
         # Drain the refused response so its connection can be reused.
         response.content  # noqa: B018
         response.close()

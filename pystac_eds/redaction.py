@@ -71,3 +71,20 @@ class Hidden(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<hidden {type(self.value).__name__}>"
+
+
+class BearerHeader(str):
+    """An ``Authorization: Bearer ...`` header value whose ``repr`` hides the token.
+
+    requests and urllib3 keep the request's headers in their frames' locals (``headers``,
+    ``request``): a traceback with locals after a network error would print them. The
+    value itself is the real header, byte for byte, for everything that sends it."""
+
+    __slots__ = ()
+
+    @classmethod
+    def for_token(cls, token: str) -> BearerHeader:
+        return cls(f"Bearer {token}")
+
+    def __repr__(self) -> str:
+        return "'Bearer <redacted>'"

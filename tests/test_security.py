@@ -625,7 +625,9 @@ def test_item5_a_failed_token_request_chains_nothing(
     assert CANARY_SECRET not in chain_with_locals(info.value)
 
 
-def test_item5_a_failed_resend_after_401_leaves_no_token_in_our_frames(server: TokenServer) -> None:
+def test_item5_a_failed_resend_after_401_leaves_no_token_in_a_header_repr(
+    server: TokenServer,
+) -> None:
     # An API that answers 401 and then is gone: EDSAuth's resend with a fresh token fails.
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -650,10 +652,34 @@ def test_item5_a_failed_resend_after_401_leaves_no_token_in_our_frames(server: T
         session.get(api, timeout=10)
     thread.join(10)
     assert server.issued == 2  # the rejected token and the fresh one
-    text = locals_text(info.value, ours_only=True)
+    text = locals_text(info.value)  # requests' and urllib3's frames too
     assert "_on_response: fresh=" in text  # its frame was walked
-    for token in server.issued_tokens:
-        assert token not in text
+    assert "'Authorization': 'Bearer <redacted>'" in text  # and the resent request's headers
+    assert_only_http_client_bytes_hold(text, server.issued_tokens)
+
+
+def assert_only_http_client_bytes_hold(text: str, tokens: list[str]) -> None:
+    """No frame's locals show a token but http.client's bytes of the encoded request, in
+    its own frames: over plain http (loopback only) it connects only once they are built;
+    over https the connection is made first, so a failed connect holds none."""
+    holding = [line for line in text.splitlines() if any(token in line for token in tokens)]
+    assert all(line.startswith(("_send_output: msg=b'", "send: data=b'")) for line in holding)
+
+
+def test_item5_a_plain_session_whose_api_is_gone_leaves_no_token_in_any_frame(
+    server: TokenServer,
+) -> None:
+    # EDSAuth on the user's own session: requests' and urllib3's frames keep the prepared
+    # request's headers in their locals when the connection fails.
+    api = closed_port_url() + "/"
+    session = requests.Session()
+    session.auth = EDSAuth(server.credentials(api), cache=TokenCache())
+    with pytest.raises(requests.ConnectionError) as info:
+        session.get(api, timeout=10)
+    assert server.issued == 1
+    text = locals_text(info.value)
+    assert "urlopen: " in text and "'Authorization': 'Bearer <redacted>'" in text
+    assert_only_http_client_bytes_hold(text, server.issued_tokens)
 
 
 # --- items 7, 8, 10: the token request's bounds --------------------------------------------

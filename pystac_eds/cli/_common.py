@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pystac_client import Client
 
     from ..client import EDSStacApiIO
+    from ..errors import TokenError
     from ..settings import Credentials
 
 PROG = "pystac-eds"
@@ -150,6 +151,62 @@ def unreachable_fix(url: str, setting: str) -> str:
     if is_loopback_url(url):
         return f"is `{PROG} sandbox` (or your local server) running? Start it, or check {setting}."
     return f"check {setting} and your network (proxy, VPN)."
+
+
+def token_url_unreachable_fix(creds: Credentials) -> str:
+    """What to do when nothing answers at the token URL. Left at its default, the token
+    URL is EarthDaily's: blame the network, or a local API whose token URL was not set."""
+    from ..settings import is_loopback_url
+
+    if not creds.sources.get("auth_url", "default").startswith("default"):
+        return unreachable_fix(creds.auth_url, "EDS_AUTH_URL")
+    if is_loopback_url(creds.api_url):
+        return (
+            "EDS_AUTH_URL is not set, so the token is asked of EarthDaily's token URL, but "
+            "the STAC API is local: set EDS_AUTH_URL and EDS_CLIENT_ID too "
+            f"(`{PROG} sandbox --env-file EDS.env` writes all four settings)."
+        )
+    return "check your network (proxy, VPN): the token URL is EarthDaily's default."
+
+
+def wants_bearer(url: str, timeout: tuple[float, float]) -> bool:
+    """Whether ``url`` answers like a resource server (a STAC API, say): 401 with
+    ``WWW-Authenticate: Bearer``. A GET carries no credentials, so nothing is sent that
+    should not be."""
+    import requests
+
+    from ..transport import new_session
+
+    try:  # loopback direct: an environment proxy has no business seeing the probe
+        with new_session() as session:
+            response = session.get(url, timeout=timeout, allow_redirects=False)
+    except requests.RequestException:
+        return False
+    with response:
+        challenge = response.headers.get("WWW-Authenticate", "")
+        return response.status_code == 401 and challenge.lower().startswith("bearer")
+
+
+def not_a_token_endpoint(err: TokenError, auth_url: str) -> str | None:
+    """The verdict on a token URL that answers but asks for a bearer itself, if it does.
+
+    A token endpoint's 400/401 carries an OAuth ``error`` (RFC 6749 5.2); a server that
+    sends none and asks for a bearer token is a resource server: the wrong setting."""
+    if err.status not in (400, 401, 403, 405) or err.error is not None:
+        return None
+    if not wants_bearer(auth_url, (5.0, 15.0)):
+        return None
+    return (
+        f"{auth_url} answers (HTTP {err.status}) but is not a token endpoint: it asks for "
+        "a bearer token itself (a STAC API or another protected API?)."
+    )
+
+
+#: What to do about :func:`not_a_token_endpoint`.
+AUTH_URL_FIX = (
+    "set EDS_AUTH_URL to the OAuth2 token URL (unset it for an API token of the new login "
+    "flow); the STAC root belongs in EDS_API_URL."
+)
 
 
 #: The token was issued but the API refuses it: the two URLs do not belong together.

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from ._common import (
+    AUTH_URL_FIX,
     DIFFERENT_ENVIRONMENTS,
     EXIT_FAILED,
     EXIT_OK,
@@ -31,8 +32,11 @@ from ._common import (
     hide_secrets,
     link_href,
     mixup_hint,
+    not_a_token_endpoint,
     register_sensitive,
     resolve_credentials,
+    resolved_settings,
+    token_url_unreachable_fix,
     unreachable_fix,
 )
 
@@ -160,14 +164,16 @@ def _check_settings(args: argparse.Namespace, report: Report) -> Credentials:
         creds = resolve_credentials(args)
     except CLIError as err:  # told in the command line's words already
         report.fail("settings", str(err), None, err.code)
-    report.ok("settings")
-    for line in settings_lines(creds):
-        report.detail(line)
     hint = mixup_hint(creds)
     if hint:
+        for line in settings_lines(creds):
+            report.detail(line)
         report.fail(
             "settings", "the token URL and the STAC API URL are mixed up.", hint, EXIT_USAGE
         )
+    report.ok("settings")
+    for line in settings_lines(creds):
+        report.detail(line)
     for warning in (legacy_hint(creds), quoted_secret_hint(creds)):
         if warning:
             report.warn(warning)
@@ -251,39 +257,14 @@ def _token_failed(creds: Credentials, err: TokenError, report: Report) -> NoRetu
     code = token_error_code(err)
     step = "token URL reachable"
     if err.status is None:
-        fix = unreachable_fix(creds.auth_url, "EDS_AUTH_URL") if err.retryable else err.hint
+        fix = token_url_unreachable_fix(creds) if err.retryable else err.hint
         report.fail(step, err.message, fix, code)
-    if err.status in (400, 401, 403, 405) and err.error is None and _wants_bearer(creds.auth_url):
-        # A token endpoint's 400/401 carries an OAuth `error` (RFC 6749 5.2); this server
-        # sent none and asks for a bearer token itself: a resource server, e.g. a STAC API.
-        # It answers, but it is no token URL: "reachable" would send the user elsewhere.
-        report.fail(
-            step,
-            f"{creds.auth_url} answers (HTTP {err.status}) but is not a token endpoint: it "
-            "asks for a bearer token itself (a STAC API or another protected API?).",
-            "set EDS_AUTH_URL to the OAuth2 token URL (unset it for an API token of the "
-            "new login flow); the STAC root belongs in EDS_API_URL.",
-            EXIT_USAGE,
-        )
+    # It answers, but it is no token URL: "reachable" would send the user elsewhere.
+    verdict = not_a_token_endpoint(err, creds.auth_url)
+    if verdict:
+        report.fail(step, verdict, AUTH_URL_FIX, EXIT_USAGE)
     report.ok(f"{step}: {creds.auth_url} (HTTP {err.status})")
     report.fail("credentials accepted", err.message, _join(err.hint, legacy_hint(creds)), code)
-
-
-def _wants_bearer(url: str) -> bool:
-    """Whether ``url`` answers like a resource server: 401 with ``WWW-Authenticate:
-    Bearer``. A GET carries no credentials, so nothing is sent that should not be."""
-    import requests
-
-    from ..transport import new_session
-
-    try:  # loopback direct: an environment proxy has no business seeing the probe
-        with new_session() as session:
-            response = session.get(url, timeout=_policy().timeout, allow_redirects=False)
-    except requests.RequestException:
-        return False
-    with response:
-        challenge = response.headers.get("WWW-Authenticate", "")
-        return response.status_code == 401 and challenge.lower().startswith("bearer")
 
 
 def _join(*parts: str | None) -> str | None:
@@ -328,7 +309,7 @@ def _check_stac(
         report.fail(
             step,
             f"{creds.api_url} answered JSON that is not a STAC landing page.",
-            "set EDS_API_URL to the STAC root, e.g. https://api.earthdaily.com/platform/v1/stac",
+            _root_fix(creds.api_url),
             EXIT_USAGE,
         )
     name = landing.get("title") or landing.get("id") or "?"
@@ -346,24 +327,29 @@ def _get(session: requests.Session, url: str, step: str, report: Report) -> requ
         report.fail(
             step,
             f"{url} did not answer in time.",
-            "try again later, or check EDS_API_URL and your network (proxy, VPN).",
+            f"try again later, or check {_api_setting()} and your network (proxy, VPN).",
         )
     except requests.RequestException as exc:
         report.fail(
             step,
             f"could not connect to {url} ({type(exc).__name__}).",
-            unreachable_fix(url, "EDS_API_URL"),
+            unreachable_fix(url, _api_setting()),
         )
     if response.status_code in (401, 403):
         report.fail(
-            step, f"{url} refused the token (HTTP {response.status_code}).", DIFFERENT_ENVIRONMENTS
+            step,
+            f"{url} refused the token (HTTP {response.status_code}).",
+            DIFFERENT_ENVIRONMENTS,
+            EXIT_USAGE,
         )
     if not 200 <= response.status_code < 300:
+        # A 4xx says the URL is wrong (a setting to change); a 5xx, the service is down.
         report.fail(
             step,
             f"{url} answered HTTP {response.status_code}"
             f"{' with an HTML page' if _is_html(response) else ''}.",
             _status_fix(response),
+            EXIT_FAILED if response.status_code >= 500 else EXIT_USAGE,
         )
     return response
 
@@ -372,19 +358,38 @@ def _status_fix(response: requests.Response) -> str:
     down = "the service has a problem; try again later."
     if _is_html(response):
         return (
-            f"{_HTML_FIX} If EDS_API_URL is right, {down}"
+            f"{_html_fix()} If {_api_setting()} is right, {down}"
             if response.status_code >= 500
-            else _HTML_FIX
+            else _html_fix()
         )
     if response.status_code >= 500:
         return down
-    return "check EDS_API_URL: it must be the STAC root, e.g. https://api.earthdaily.com/platform/v1/stac"
+    return _root_fix(response.url)
 
 
-_HTML_FIX = (
-    "an HTML page came back instead of JSON: a web proxy, captive portal or login page "
-    "is in the way, or EDS_API_URL is a web page rather than the STAC API root."
-)
+def _api_setting() -> str:
+    """What the user called the STAC API URL in this run: ``--api-url`` or ``EDS_API_URL``."""
+    return api_url_name(resolved_settings())
+
+
+def _root_fix(url: str) -> str:
+    from ..settings import is_loopback_url
+
+    where = (
+        # A local server: EarthDaily's URL would be the wrong example.
+        "the URL whose answer is the STAC landing page (for the sandbox: EDS_API_URL in "
+        "the EDS.env it wrote)"
+        if is_loopback_url(url)
+        else "e.g. https://api.earthdaily.com/platform/v1/stac"
+    )
+    return f"set {_api_setting()} to the STAC root, {where}."
+
+
+def _html_fix() -> str:
+    return (
+        "an HTML page came back instead of JSON: a web proxy, captive portal or login page "
+        f"is in the way, or {_api_setting()} is a web page rather than the STAC API root."
+    )
 
 
 def _is_html(response: requests.Response) -> bool:
@@ -397,8 +402,8 @@ def _json_or_fail(response: requests.Response, step: str, report: Report) -> Any
     try:
         return response.json()
     except ValueError:
-        fix = _HTML_FIX if _is_html(response) else "check EDS_API_URL."
-        report.fail(step, f"{response.url} did not answer with JSON.", fix)
+        fix = _html_fix() if _is_html(response) else _root_fix(response.url)
+        report.fail(step, f"{response.url} did not answer with JSON.", fix, EXIT_USAGE)
 
 
 def clock_skew(date_header: str | None, now: float) -> float | None:
@@ -439,7 +444,7 @@ def _check_conformance(
     if not isinstance(classes, list) or not classes:
         report.warn(
             "conformance: the API lists no conformance classes.",
-            "pystac-client will not search it: check EDS_API_URL.",
+            f"pystac-client will not search it: check {_api_setting()}.",
         )
         return
     report.ok(f"conformance: {len(classes)} classes")
@@ -468,7 +473,12 @@ def _check_collections(
         body = _json_or_fail(_get(session, url, "collections", report), "collections", report)
         found = body.get("collections") if isinstance(body, dict) else None
         if not isinstance(found, list):
-            report.fail("collections", f"{url} did not list collections.", "check EDS_API_URL.")
+            report.fail(
+                "collections",
+                f"{url} did not list collections.",
+                _root_fix(url),
+                EXIT_USAGE,
+            )
         count, pages = count + len(found), pages + 1
         url = link_href(body, "next")
     if count == 0:

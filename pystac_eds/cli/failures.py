@@ -30,8 +30,7 @@ def describe(exc: BaseException) -> CLIError | None:
         given = creds is not None and api_url_name(creds) == "--api-url"
         return CLIError(settings_error(exc, api_url_option=given), EXIT_USAGE)
     if isinstance(exc, TokenError):
-        auth_url = creds.auth_url if creds is not None else None
-        return CLIError(token_failure(exc, auth_url), token_error_code(exc))
+        return CLIError(token_failure(exc, creds), token_error_code(exc))
     if isinstance(exc, EDSError):
         return CLIError(str(exc), EXIT_FAILED)
     return _describe_http(exc) or _describe_other(exc)

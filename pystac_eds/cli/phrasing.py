@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import PROG, unreachable_fix
+from ._common import AUTH_URL_FIX, PROG, not_a_token_endpoint, token_url_unreachable_fix
 
 if TYPE_CHECKING:
     from ..errors import CredentialsError, InsecureTransportError, TokenError
+    from ..settings import Credentials
 
 #: What the library calls the values passed in code; the CLI passes only --api-url.
 _ARGUMENTS = "arguments"
@@ -102,10 +103,16 @@ def _relative(path: str) -> str:
         return path
 
 
-def token_failure(err: TokenError, auth_url: str | None) -> str:
+def token_failure(err: TokenError, creds: Credentials | None) -> str:
     """A token error for the command line: when nothing answered, the same advice as
-    every other command gives (a loopback URL: is the sandbox running?)."""
-    if err.status is None and err.retryable and auth_url is not None:
-        fix = unreachable_fix(auth_url, "EDS_AUTH_URL")
+    every other command gives (a loopback URL: is the sandbox running?); a token URL that
+    is a STAC API (it asks for a bearer itself) is named as the setting to change."""
+    if creds is None:
+        return str(err)
+    if err.status is None and err.retryable:
+        fix = token_url_unreachable_fix(creds)
         return f"{err.message} {fix[:1].upper()}{fix[1:]}"
+    verdict = not_a_token_endpoint(err, creds.auth_url)
+    if verdict:
+        return f"{verdict} {AUTH_URL_FIX[:1].upper()}{AUTH_URL_FIX[1:]}"
     return str(err)
