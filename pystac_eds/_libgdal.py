@@ -101,6 +101,38 @@ def config_option_setter() -> SetConfig | None:
     return set_config
 
 
+@cache
+def curl_cache_clearer() -> Callable[[str], None] | None:
+    """``VSICurlPartialClearCache(prefix)`` on rasterio's libgdal and ``osgeo``'s: forget
+    what ``/vsicurl/`` remembers of URLs under ``prefix`` (sizes, blocks, and answers such
+    as a ``401``); ``None`` when neither library is reachable."""
+    clearers: list[Callable[[str], None]] = []
+    try:
+        from rasterio import _env  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+        function = ctypes.CDLL(_env.__file__).VSICurlPartialClearCache
+    except (ImportError, OSError, AttributeError):
+        log.debug("VSICurlPartialClearCache not reachable through rasterio")
+    else:
+        function.argtypes = [ctypes.c_char_p]
+        function.restype = None
+        clearers.append(lambda prefix: function(prefix.encode()))
+    try:
+        from osgeo import gdal  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        clearers.append(gdal.VSICurlPartialClearCache)
+    if not clearers:
+        return None
+
+    def clear(prefix: str) -> None:
+        for clearer in clearers:
+            clearer(prefix)
+
+    return clear
+
+
 def config_option_getter() -> Callable[[str], str | None] | None:
     """``CPLGetConfigOption(key, None)`` on rasterio's libgdal (for tests)."""
     try:

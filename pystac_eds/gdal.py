@@ -47,7 +47,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import header_file
-from ._libgdal import config_option_setter, path_option_setter
+from ._libgdal import config_option_setter, curl_cache_clearer, path_option_setter
 from .cache import TokenCache, cache_key
 from .errors import CredentialsError
 from .settings import Credentials, check_url, is_loopback
@@ -89,6 +89,7 @@ def gdal_env(
     """
     creds = credentials if credentials is not None else Credentials.resolve(env_file)
     prefixes = _prefixes(creds.api_url, origins)
+    _forget_earlier_answers(prefixes)
     options = dict(ENV_OPTIONS)
     header = install(creds, prefixes, cache)
     if header is not None:
@@ -104,6 +105,22 @@ def gdal_env(
         options.update(NO_PROXY_OPTIONS)
     options[HEADER_FILE_OPTION] = str(fallback.path)
     return options
+
+
+#: Prefixes whose cached GDAL answers this process has cleared (once is enough).
+_cleared: set[str] = set()
+
+
+def _forget_earlier_answers(prefixes: list[str]) -> None:
+    """GDAL remembers a URL's answer for the whole process, a ``401`` included: a proxy
+    href read once without these options (the natural first try in a notebook) would
+    stay refused under them. Cleared the first time a prefix is set up, not on every
+    call: the cache is what makes repeated reads fast."""
+    clear = curl_cache_clearer()
+    for prefix in prefixes:
+        if prefix not in _cleared and clear is not None:
+            clear(prefix)
+            _cleared.add(prefix)
 
 
 def install(

@@ -112,6 +112,23 @@ def test_without_gdal_env_a_proxy_href_is_refused(tokens: TokenServer, stac: Sta
     assert proxy_bearers(stac) and proxy_bearers(stac)[-1] == ""
 
 
+def test_a_proxy_href_refused_before_gdal_env_reads_once_it_is_set_up(
+    tokens: TokenServer, stac: StacServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The natural first try in a notebook: read, get a 401, add gdal_env(), read again.
+    # GDAL remembers the 401 for the process unless gdal_env() makes it forget.
+    monkeypatch.setattr(gdal, "_cleared", set())  # as in a new process
+    catalog = pystac_eds.open(credentials=tokens.credentials(stac.url), asset_access="proxy")
+    (item,) = catalog.search(ids=[f"{S2}-00002"]).items()
+    href = item.assets["visual"].href
+    plain = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}  # GDAL's caches as a user has them
+    with rasterio.Env(**plain), pytest.raises(rasterio.errors.RasterioIOError, match="401"):
+        rasterio.open(href)
+    options = pystac_eds.gdal_env(tokens.credentials(stac.url), cache=TokenCache(store=None))
+    with rasterio.Env(**options), rasterio.open(href) as dataset:
+        assert (dataset.read(1) == item_pixels(2, SIZE)).all()
+
+
 def test_the_refresher_thread_rewrites_the_file_before_expiry(tokens: TokenServer) -> None:
     tokens.lifetime = 2.0  # real seconds: the thread runs on the real clock
     tokens.clock = time.time
