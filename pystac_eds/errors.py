@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class EDSError(Exception):
@@ -76,12 +77,26 @@ class ResignError(EDSError, ValueError):
         super().__init__(message)
         self.item_ids = tuple(item_ids)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # An exception pickles as cls(*args), which would lose the keyword-only fields
+        # (or fail without them): a resign on a dask worker or in a process pool must
+        # come back naming its items.
+        return (_rebuilt, (type(self), str(self), dict(self.__dict__)))
+
+
+def _rebuilt(cls: type[ResignError], message: str, fields: dict[str, Any]) -> ResignError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(fields)
+    return error
+
 
 class MissingItemsError(ResignError):
     """The API no longer returns some items, so their hrefs could not be re-signed.
 
-    ``item_ids`` names them (``collection/id``); ``items`` holds everything else,
-    re-signed, in the shape that was given (nothing else is lost).
+    ``item_ids`` names them (``collection/id``); ``items`` holds every item given, in the
+    shape and order given: the others re-signed, the named ones as they were (nothing
+    is lost). It pickles, so it comes back intact from a dask worker or process pool.
     """
 
     def __init__(self, message: str, *, item_ids: Sequence[str], items: object) -> None:

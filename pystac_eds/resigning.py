@@ -63,7 +63,7 @@ def resign(
     ``catalog`` is the client to ask (default: :func:`pystac_eds.open` from the
     environment, which is what a dask worker uses). Raises :class:`ResignError` for
     items of another API or with no ``collection``, and :class:`MissingItemsError`
-    (holding the other items, re-signed) for items the API no longer returns.
+    (holding all the items, the others re-signed) for items the API no longer returns.
     """
     given = _as_list(items)
     deadline = datetime.now(timezone.utc) + margin
@@ -87,7 +87,8 @@ def resign(
     if missing:
         raise MissingItemsError(
             f"The API no longer returns {len(missing)} item(s), so they could not be "
-            f"re-signed: {_named(missing)}. The others are re-signed in the error's .items.",
+            f"re-signed: {_named(missing)}. The error's .items holds all the items, the "
+            "others re-signed.",
             item_ids=missing,
             items=shaped,
         )

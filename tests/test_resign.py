@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -208,6 +209,12 @@ def test_items_the_api_no_longer_returns_are_named_and_the_rest_kept(
     assert isinstance(rest, pystac.ItemCollection) and len(rest) == 5
     assert rest[0].assets["visual"].href != items[0].assets["visual"].href
     assert rest[2] is items[2]
+    # From a dask worker or a process pool it comes back pickled: still naming the items.
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert type(again) is MissingItemsError and str(again) == str(caught.value)
+    assert again.item_ids == (f"{S2}/{gone}",) and [i.id for i in again.items] == [
+        i.id for i in rest
+    ]
 
 
 def test_items_without_collection_are_refused_before_any_request(
@@ -221,6 +228,7 @@ def test_items_without_collection_are_refused_before_any_request(
     with pytest.raises(ResignError, match=items[1].id) as caught:
         pystac_eds.resign(items, catalog=catalog)
     assert caught.value.item_ids == (items[1].id,)
+    assert pickle.loads(pickle.dumps(caught.value)).item_ids == (items[1].id,)
     assert len(stac.seen) == before
 
 
