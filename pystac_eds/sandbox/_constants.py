@@ -14,3 +14,8 @@ ASSET_KEY_ENV = "PYSTAC_EDS_SANDBOX_ASSET_KEY"
 # What the asset service writes to its isolation file when rustac runs in a private
 # network; anything else there says why it does not.
 ISOLATED = "isolated"
+# The gateway's name for the api layer behind it, in requests and in the links rustac
+# writes: the connection goes to a Unix socket, and stac-auth-proxy rewrites links on this
+# host to whatever host the client used (127.0.0.1, localhost) plus ROOT_PATH. A
+# ``.invalid`` host (RFC 6761) fails at once should anything try it over the network.
+UPSTREAM = "http://asset-service.invalid"

@@ -38,6 +38,9 @@ def free_port() -> int:
 
 def check_port_free(port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers bind (uvicorn sets it): a port whose last connections linger in
+        # TIME_WAIT after a sandbox stopped is free to them, so it is free here too.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK, port))
         except OSError as error:

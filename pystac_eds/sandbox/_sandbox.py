@@ -41,6 +41,7 @@ from ._constants import (
     ROOT_PATH,
     SECRET_ENV,
     TOKEN_PATH,
+    UPSTREAM,
 )
 from ._orphan_guard import PARENT_ENV
 from ._process import LOOPBACK, Child, check_port_free, free_port, wait_until_ready
@@ -212,7 +213,7 @@ class Sandbox:
             *("--startup-timeout", repr(max(deadline - time.monotonic(), 1.0))),
             *("--public-root", api_url, "--ttl", repr(float(self.asset_url_ttl))),
             *("--data-dir", str(self.data_dir)),
-            *("--", sys.executable, _RUSTAC, "serve", *self._rustac_args(api_port, stac_port)),
+            *("--", sys.executable, _RUSTAC, "serve", *self._rustac_args(stac_port)),
         )
         assets.start({**env, ASSET_KEY_ENV: secrets.token_urlsafe(32)})
         # Needs neither to start: it asks the token server on the first request, and
@@ -259,15 +260,16 @@ class Sandbox:
         self.settings  # noqa: B018 - raises if not running
         return self.backend_isolation == ISOLATED
 
-    def _rustac_args(self, api_port: int, stac_port: int) -> list[str]:
+    def _rustac_args(self, stac_port: int) -> list[str]:
         files = sorted(self.data_dir.glob("*.json")) + sorted(self.data_dir.glob("*.ndjson"))
         if not files:
             raise SandboxError(f"no sample data (*.json, *.ndjson) in {self.data_dir}")
         return [
-            # Links are written for the gateway's host; stac-auth-proxy adds the root path.
-            # (rustac 0.9 drops any path given here from every link but root/self.)
+            # Links are written for the gateway's name of the api layer; stac-auth-proxy
+            # rewrites them to the host the client asked for, plus the root path. (rustac
+            # 0.9 drops any path given here from every link but root/self.)
             "--addr",
-            f"http://{LOOPBACK}:{api_port}",
+            UPSTREAM,
             "--bind",
             f"{LOOPBACK}:{stac_port}",
             *(str(path) for path in files),

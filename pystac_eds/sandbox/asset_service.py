@@ -44,6 +44,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -51,6 +52,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import uvicorn
@@ -104,9 +106,6 @@ def api_app(upstream: str, public_root: str, presigner: Presigner, ttl: float) -
     def sign(bucket: str, key: str) -> str:
         return presigner.presign(bucket, key, ttl)
 
-    def proxy(bucket: str, key: str) -> str:
-        return proxy_url(public_root, bucket, key)
-
     async def forward(request: Request) -> Response:
         path = request.url.path
         proxied = parse_proxy_path(path)
@@ -124,6 +123,11 @@ def api_app(upstream: str, public_root: str, presigner: Presigner, ttl: float) -
         )
         body = answer.content
         if answer.status_code == 200 and "json" in answer.headers.get("content-type", ""):
+            root = _public_root(request, public_root)
+
+            def proxy(bucket: str, key: str) -> str:
+                return proxy_url(root, bucket, key)
+
             body = _presented(body, path, request, sign, proxy)
         out = {k: v for k, v in answer.headers.items() if k.lower() not in _DROP}
         _log(request, answer.status_code)
@@ -143,6 +147,28 @@ def api_app(upstream: str, public_root: str, presigner: Presigner, ttl: float) -
         Route("/{path:path}", forward, methods=_METHODS),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+#: A loopback host and port as a client may have named the gateway. stac-auth-proxy
+#: appends the port to a host that has it already (``localhost:8080:8080``): the last wins.
+_LOOPBACK_HOST = re.compile(
+    r"(?P<name>127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})*:(?P<port>\d{1,5})"
+)
+
+
+def _public_root(request: Request, public_root: str) -> str:
+    """The STAC root as this client named it (``localhost`` or ``127.0.0.1``), from the
+    gateway's ``Forwarded`` header, so proxy hrefs are on the origin the client sends its
+    token to; anything but a loopback host and port falls back to ``public_root``."""
+    fields = dict(
+        part.strip().partition("=")[::2] for part in request.headers.get("forwarded", "").split(";")
+    )
+    named = _LOOPBACK_HOST.fullmatch(fields.get("host", "").strip('"'))
+    if named is None:
+        return public_root
+    parts = urlsplit(public_root)
+    host = f"{named['name']}:{named['port']}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _presented(body: bytes, path: str, request: Request, sign: Any, proxy: Any) -> bytes:

@@ -3,7 +3,8 @@
 Prints the four settings as ``export`` lines on stdout (to paste into a shell) and
 status lines (``ready``, ``stopping``, errors, the ``-v`` request log) on stderr, so a
 redirected stdout holds settings only. ``--env-file PATH`` writes the settings file
-itself, 0600 (a ``> EDS.env`` redirection makes it 0644, readable by other users).
+itself instead, 0600 (a ``> EDS.env`` redirection makes it 0644, readable by other
+users), and leaves stdout empty: the secret does not go to the terminal.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a local, offline EDS look-alike: an OAuth2 client-credentials\n"
         "token server, a JWT-checking gateway, a STAC API over sample data with real\n"
         "pixels, and asset URLs as EDS gives them (presigned, or a proxy behind the\n"
-        "bearer). The settings go to stdout as export lines, status lines to stderr.",
+        "bearer). The settings go to stdout as export lines (or with --env-file to that\n"
+        "file only), status lines to stderr.",
         epilog="examples:\n"
         f"  {PROG} --env-file EDS.env &\n"
         f"  {PROG} --env-file EDS.env --token-ttl 60 --asset-url-ttl 5 -v",
@@ -118,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
         "--env-file",
         type=Path,
         metavar="PATH",
-        help="also write the settings to PATH (mode 0600), e.g. EDS.env",
+        help="write the settings to PATH (mode 0600), e.g. EDS.env, instead of printing them",
     )
     parser.add_argument(
         "-v",
@@ -170,10 +172,11 @@ def _run(sandbox: Sandbox, stop: threading.Event, env_file: Path | None, verbose
                 f"warning: rustac could not get a private network ({sandbox.backend_isolation});"
                 " its port answers anyone on this machine without a token"
             )
-        if env_file is not None:
+        if env_file is not None:  # the file only: the secret stays off the terminal
             write_env_file(env_file, sandbox.settings)
-        sys.stdout.write(export_lines(sandbox.settings))
-        sys.stdout.flush()
+        else:
+            sys.stdout.write(export_lines(sandbox.settings))
+            sys.stdout.flush()
         _status(
             f"ready in {sandbox.startup_seconds or 0:.1f}s: {CATALOG} at {sandbox.api_url} "
             f"(tokens live {sandbox.token_ttl:g}s, asset URLs {sandbox.asset_url_ttl:g}s)"

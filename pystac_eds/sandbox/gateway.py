@@ -42,7 +42,7 @@ from stac_auth_proxy import (  # type: ignore[import-untyped]
 from stac_auth_proxy.handlers import ReverseProxyHandler  # type: ignore[import-untyped]
 from starlette.responses import JSONResponse
 
-from ._constants import HEALTH_PATH, ROOT_PATH
+from ._constants import HEALTH_PATH, ROOT_PATH, UPSTREAM
 from ._orphan_guard import exit_with_parent
 
 # Read by pydantic-settings when not passed explicitly: a user's environment must not
@@ -57,9 +57,6 @@ _SETTINGS_ENV = (
     "ALLOWED_JWT_AUDIENCES",
     "OIDC_DISCOVERY_INTERNAL_URL",
 )
-# The upstream's name in requests and links. The connection goes to the Unix socket; a
-# ``.invalid`` host (RFC 6761) fails at once should anything try it over the network.
-UPSTREAM = "http://asset-service.invalid"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 

@@ -103,13 +103,27 @@ def test_every_answer_has_one_date_and_one_server_header(eds_sandbox: Sandbox) -
         assert dates[0].count(",") == 1 and "," not in servers[0], (method, url, answer.headers)
 
 
-def test_links_go_through_the_gateway(eds_sandbox: Sandbox) -> None:
-    landing = requests.get(
-        eds_sandbox.api_url, headers=bearer(token(eds_sandbox.settings)), timeout=10
-    )
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_links_and_proxy_hrefs_go_through_the_gateway_as_the_client_named_it(
+    eds_sandbox: Sandbox, host: str
+) -> None:
+    # EDS_API_URL with localhost for 127.0.0.1 must browse, search and page alike: links
+    # on another host or without the root path would leave the token behind or 404.
+    root = eds_sandbox.api_url.replace("127.0.0.1", host)
+    headers = bearer(token(eds_sandbox.settings))
+    landing = requests.get(root, headers=headers, timeout=10)
     assert landing.status_code == 200
     hrefs = [link["href"] for link in landing.json()["links"]]
-    assert hrefs and all(href.startswith(eds_sandbox.api_url) for href in hrefs), hrefs
+    assert hrefs and all(href.startswith(root + "/") for href in hrefs), hrefs
+    found = requests.post(
+        root + "/search",
+        json={"collections": ["sentinel-2-l2a"], "limit": 2},
+        headers={**headers, "X-Proxy-Asset-Urls": "True"},
+        timeout=10,
+    ).json()
+    hrefs = [link["href"] for link in found["links"]]
+    hrefs += [asset["href"] for asset in found["features"][0]["assets"].values()]
+    assert all(href.startswith(root + "/") for href in hrefs), hrefs
 
 
 # -- token server -----------------------------------------------------------------------
@@ -390,17 +404,12 @@ def test_cli_serves_until_sigterm(own_children: set[int], tmp_path: Path) -> Non
         assert len(status) == 1 and status[0].startswith("# ready") and "EDS sandbox" in status[0]
         assert "(tokens live 60s, asset URLs 777s)" in status[0]
         assert status[0].endswith(f". kill {proc.pid} to stop."), status[0]
-        assert proc.stdout is not None
-        exports = dict(
-            proc.stdout.readline().rstrip("\n").removeprefix("export ").split("=", 1)
-            for _ in range(4)
-        )
-        assert set(exports) == {"EDS_CLIENT_ID", "EDS_SECRET", "EDS_AUTH_URL", "EDS_API_URL"}
-        # --env-file: the same settings, for the owner only.
+        # --env-file: the settings, for the owner only, and not on the terminal too.
         assert env_file.stat().st_mode & 0o777 == 0o600
         from dotenv import dotenv_values
 
-        assert dotenv_values(env_file) == {k: v.strip("'") for k, v in exports.items()}
+        exports = {k: v or "" for k, v in dotenv_values(env_file).items()}
+        assert set(exports) == {"EDS_CLIENT_ID", "EDS_SECRET", "EDS_AUTH_URL", "EDS_API_URL"}
         assert requests.get(exports["EDS_API_URL"] + "/collections", timeout=10).status_code == 401
         headers = bearer(token(dotenv_values(env_file)))  # type: ignore[arg-type]
         assert requests.get(exports["EDS_API_URL"] + "/", headers=headers, timeout=10).ok
@@ -421,7 +430,7 @@ def test_cli_serves_until_sigterm(own_children: set[int], tmp_path: Path) -> Non
         assert proc.stderr is not None and proc.stdout is not None
         err = proc.stderr.read()
         assert code == 0, err
-        assert proc.stdout.read() == ""  # nothing but settings on stdout
+        assert proc.stdout.read() == ""  # the settings went to the file only
         # -v: the request log (paths and statuses, never a query or a header).
         assert "# GET / 200" in err.splitlines(), err
         assert err.splitlines()[-1] == "# stopping"
