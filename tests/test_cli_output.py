@@ -389,7 +389,20 @@ def test_save_to_a_full_device_names_it(env: dict[str, str]) -> None:
     assert result.stderr == "pystac-eds: error: cannot write /dev/full: No space left on device\n"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.fixture
+def default_handlers() -> Iterator[None]:
+    """SIGTERM and SIGHUP as a plain shell leaves them (under `nohup`, SIGHUP is ignored)."""
+    before = {signum: signal.signal(signum, signal.SIG_DFL) for signum in SAVE_SIGNALS}
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+
+
+SAVE_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@pytest.mark.usefixtures("default_handlers")
+@pytest.mark.parametrize("signum", SAVE_SIGNALS)
 def test_sigterm_and_sighup_remove_the_partial_file(tmp_path: Path, signum: int) -> None:
     target = tmp_path / "items.geojson"
     target.write_text("previous")
@@ -402,7 +415,19 @@ def test_sigterm_and_sighup_remove_the_partial_file(tmp_path: Path, signum: int)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "items.geojson"]
     assert target.read_text() == "previous"
     # The handlers are put back afterwards.
-    assert signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler)
+    assert signal.getsignal(signum) is signal.SIG_DFL
+
+
+@pytest.mark.usefixtures("default_handlers")
+def test_under_nohup_a_hangup_does_not_end_the_save(tmp_path: Path) -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts the command
+    target = tmp_path / "items.geojson"
+    with open_output(str(target)) as out:
+        out.write("half of it")
+        signal.raise_signal(signal.SIGHUP)
+        out.write(", and the rest")
+    assert target.read_text() == "half of it, and the rest"
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
 
 
 def test_an_interrupted_search_keeps_the_previous_file(tmp_path: Path) -> None:

@@ -170,7 +170,8 @@ def _take_over(new: str, old: os.stat_result | None) -> None:
 @contextlib.contextmanager
 def _cleanup_on_signals() -> Iterator[None]:
     """Turn SIGTERM/SIGHUP into :class:`Terminated` while inside, so the caller's cleanup
-    runs (the default action would end the process on the spot)."""
+    runs (the default action would end the process on the spot); one the process ignores
+    (``nohup``) is left ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
@@ -180,6 +181,8 @@ def _cleanup_on_signals() -> Iterator[None]:
 
     names = ("SIGTERM", "SIGHUP")
     wanted = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    # An ignored signal stays ignored: under `nohup` a hangup must not end the search.
+    wanted = [signum for signum in wanted if signal.getsignal(signum) is not signal.SIG_IGN]
     previous = {signum: signal.signal(signum, raise_terminated) for signum in wanted}
     try:
         yield
