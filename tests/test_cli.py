@@ -413,6 +413,8 @@ def test_check_auth_url_set_to_the_api_url_blames_eds_auth_url(
     report = flat(result.stdout)
     assert f"EDS_AUTH_URL ({servers[1].url}) is the STAC API's URL" in report
     assert "points at a token endpoint" not in report
+    assert "[ ok ] settings" not in report  # one verdict for the step: FAIL
+    assert f"token URL {servers[1].url}" in report  # the settings are still shown
 
 
 def test_check_auth_url_of_a_protected_api_is_not_a_rejected_secret(
@@ -426,6 +428,49 @@ def test_check_auth_url_of_a_protected_api_is_not_a_rejected_secret(
         settings = {**tokens.settings(stac.url), "EDS_AUTH_URL": other_api.url}
         result = run(environment(tmp_path, settings), "check")
     assert_not_a_token_endpoint(result)
+
+
+@pytest.mark.parametrize("command", [("token",), ("search", "--max-items", "1")])
+def test_other_commands_name_an_auth_url_that_is_a_protected_api(
+    tmp_path: Path, servers: tuple[TokenServer, StacServer], command: tuple[str, ...]
+) -> None:
+    tokens, stac = servers
+    with StacServer(tokens, root_path="/platform/v1/stac") as other_api:
+        settings = {**tokens.settings(stac.url), "EDS_AUTH_URL": other_api.url + "/search"}
+        result = run(environment(tmp_path, settings), *command)
+    assert result.returncode == 2
+    assert "is not a token endpoint: it asks for a bearer token itself" in result.stderr
+    assert "Set EDS_AUTH_URL to the OAuth2 token URL" in result.stderr
+    assert "tried both ways" not in result.stderr  # not the rejected-secret hint
+
+
+def test_check_names_the_api_url_option_when_it_was_given(
+    env: dict[str, str], servers: tuple[TokenServer, StacServer]
+) -> None:
+    refused = run(env, "--api-url", "http://127.0.0.1:9/platform/v1/stac", "check")
+    assert refused.returncode == 1  # the network: nothing to change but start it
+    assert "running? Start it, or check --api-url." in flat(refused.stdout)
+    # A URL that answers 404 is a setting to change: exit status 2, named as given, and
+    # no EarthDaily URL as the example for a local server.
+    wrong = run(env, "--api-url", servers[1].url + "nothing", "check")
+    assert wrong.returncode == 2
+    report = flat(wrong.stdout)
+    assert "answered HTTP 404" in report and "set --api-url to the STAC root" in report
+    assert "EDS_API_URL to" not in report and "api.earthdaily.com" not in report
+
+
+def test_a_default_token_url_with_a_local_api_says_to_set_the_token_url() -> None:
+    from pystac_eds.cli._common import token_url_unreachable_fix
+
+    local = Credentials.resolve(
+        environ={"EDS_SECRET": "x" * 8, "EDS_API_URL": "http://127.0.0.1:1/"}
+    )
+    assert local.sources["auth_url"].startswith("default")
+    assert "EDS_AUTH_URL is not set" in token_url_unreachable_fix(local)
+    assert "sandbox --env-file EDS.env" in token_url_unreachable_fix(local)
+    remote = Credentials.resolve(environ={"EDS_SECRET": "x" * 8})
+    assert token_url_unreachable_fix(remote).startswith("check your network")
+    assert "EDS_AUTH_URL" not in token_url_unreachable_fix(remote)
 
 
 def assert_not_a_token_endpoint(result: subprocess.CompletedProcess[str]) -> None:
@@ -532,6 +577,25 @@ def test_check_shows_why_an_untrusted_dot_env_is_refused(
     result = run(env, "check", cwd=tmp_path)
     assert result.returncode == 2
     assert "[FAIL] settings" in result.stdout and ".env" in flat(result.stdout)
+
+
+def test_check_says_when_exported_settings_differ_from_the_env_file_here(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # Exported from EDS.env once; then the sandbox restarted and rewrote EDS.env with new
+    # ports and a new secret. The stale exports win, and the check must say so.
+    (tmp_path / "EDS.env").write_text(
+        f"EDS_AUTH_URL=http://127.0.0.1:1/new-token-url\nEDS_API_URL={env['EDS_API_URL']}\n"
+    )
+    result = run(env, "check", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert (
+        "[warn] EDS_AUTH_URL in the environment differs from ./EDS.env, which the "
+        "environment overrides" in flat(result.stdout)
+    )
+    assert "set -a; . ./EDS.env; set +a" in flat(result.stdout)
+    (tmp_path / "EDS.env").write_text(f"EDS_API_URL={env['EDS_API_URL']}\n")
+    assert "[warn]" not in run(env, "check", cwd=tmp_path).stdout  # agreeing: nothing
 
 
 def test_check_strips_control_characters_from_server_text(

@@ -174,10 +174,42 @@ def _check_settings(args: argparse.Namespace, report: Report) -> Credentials:
     report.ok("settings")
     for line in settings_lines(creds):
         report.detail(line)
-    for warning in (legacy_hint(creds), quoted_secret_hint(creds)):
+    for warning in (legacy_hint(creds), quoted_secret_hint(creds), _stale_exports(creds, args)):
         if warning:
             report.warn(warning)
     return creds
+
+
+def _stale_exports(creds: Credentials, args: argparse.Namespace) -> str | None:
+    """Settings exported from an env file that has changed since (a restarted sandbox
+    writes new ports and a new secret): the environment wins, so the file's are unused."""
+    import os
+    from pathlib import Path
+
+    from ..settings import DEFAULT_ENV_FILES, ENV_NAMES
+
+    names = [args.env_file] if args.env_file else list(DEFAULT_ENV_FILES)
+    path = next((Path(name) for name in names if Path(name).is_file()), None)
+    if path is None:
+        return None
+    from dotenv import dotenv_values
+
+    in_file = dotenv_values(path)
+    differ = [
+        var
+        for key, var in ENV_NAMES.items()
+        if creds.sources.get(key, "").startswith("environment")
+        and in_file.get(var) not in (None, os.environ.get(var))
+    ]
+    if not differ:
+        return None
+    shown = str(path) if "/" in str(path) else f"./{path}"  # `. EDS.env` would search PATH
+    verb = "differs" if len(differ) == 1 else "differ"
+    return (
+        f"{', '.join(differ)} in the environment {verb} from {shown}, which the environment "
+        f"overrides: if {shown} is newer (a restarted sandbox writes new settings), export "
+        f"it again (set -a; . {shown}; set +a) or unset {' '.join(differ)}."
+    )
 
 
 def _source(creds: Credentials, name: str) -> str:
