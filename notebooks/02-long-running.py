@@ -6,14 +6,17 @@
 # than that. A token pasted into `headers=` then starts getting `401 Unauthorized`, partway
 # through and usually after a lot of work is done.
 #
-# pystac-eds requests tokens itself. It replaces the token a margin **before** it expires and
-# recovers from a `401` by fetching one new token and sending the request again, once. In this
-# notebook you watch that happen, and you count the token requests it costs.
+# pystac-eds requests tokens itself. It replaces the token a margin **before** it expires, so
+# a search never meets an expired one; should the server still refuse a token (revoked
+# early, say), it fetches one new token and sends the request again, once. In this notebook
+# you watch the first happen, and you count the token requests it costs.
 #
 # Waiting an hour for a token to expire makes a dull tutorial, so this notebook starts its
 # own offline EDS look-alike, the sandbox, whose tokens live **5 seconds**. It does not use
 # your EDS settings at all, so what you read here is what you get, wherever you run it. Against
-# EDS the code is the same (leave out `credentials=` and `cache=`), only an hour slower.
+# EDS, `pystac_eds.open()` with no arguments is all the search needs; the `creds` and `cache`
+# here only let this notebook count what it costs, and its tokens expire after an hour
+# instead of 5 seconds.
 # The sandbox needs the extra: `pip install 'pystac-eds[sandbox]'`.
 
 # %%
@@ -134,6 +137,9 @@ pages
 # `token requests` column grows by one per token lifetime, not once per page.
 
 # %%
+import base64
+import json
+
 import matplotlib.pyplot as plt
 
 fig, ax = plt.subplots(figsize=(9, 2.8))
@@ -145,8 +151,11 @@ for y, column in enumerate(["pystac-eds", "pasted token"]):
 new_token = pages["token requests"].diff().fillna(pages["token requests"].iloc[0]) > 0
 for seconds in pages["seconds"][new_token]:
     ax.axvline(seconds, color="grey", linestyle=":", linewidth=1)
-ax.axvline(token.expires_at - started_at, color="tab:red", linestyle="--")
-ax.text(token.expires_at - started_at, 1.35, " the pasted token expires", color="tab:red")
+# When the server stops accepting the pasted token: the `exp` claim inside it (a JWT), whole
+# seconds, so up to a second before the `expires_in` count pystac-eds keeps.
+claims = json.loads(base64.urlsafe_b64decode(token.value.split(".")[1] + "=="))
+ax.axvline(claims["exp"] - started_at, color="tab:red", linestyle="--")
+ax.text(claims["exp"] - started_at, 1.35, " the pasted token expires", color="tab:red")
 ax.set_yticks([0, 1], ["pystac-eds", "pasted token"])
 ax.set_ylim(-0.6, 1.6)
 ax.set_xlabel("seconds since the first page (dotted: pystac-eds fetched a new token)")
@@ -210,7 +219,7 @@ print("disk cache:", disk or "off, tokens in memory only")
 # | after the token expires | `401 Unauthorized` | a new token, fetched a margin before expiry |
 # | token requests | one, by hand | one per token lifetime, whatever the number of pages |
 # | many threads at expiry | each fails | exactly one token request |
-# | a token revoked server-side | fails | one new token, the request is resent once |
+# | a token revoked early (not shown) | fails | one new token, the request resent once |
 #
 # The sandbox stops with the kernel; we stop it now.
 

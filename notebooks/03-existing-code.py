@@ -17,8 +17,7 @@
 # > it, so it runs unchanged against the Earth Data Store. **No EDS account, or offline?** In a
 # > terminal, in this folder: `pip install 'pystac-eds[sandbox]'`, then
 # > `pystac-eds sandbox --env-file EDS.env` and leave it running. It starts a local EDS look-alike
-# > and writes its settings to `EDS.env`, which the notebook picks up (or `export` the lines
-# > it prints before starting Jupyter).
+# > and writes its settings to `EDS.env`, which the notebook picks up.
 
 # %% [markdown]
 # ## 1. `Client.open(url, stac_io=pystac_eds.stac_io())`

@@ -1,10 +1,12 @@
 # %% [markdown]
 # # Scale out: parallel searches on dask workers
 #
-# A big question, such as every scene of three collections over two years, is quicker as many
-# small searches run side by side: one per month and collection. This notebook fans the
-# searches out to [dask](https://distributed.dask.org) worker processes and gathers the
-# results into one table.
+# A big question, such as every scene of three collections over two years, can be asked as
+# many small searches run side by side: one per month and collection. This notebook fans
+# the searches out to [dask](https://distributed.dask.org) worker processes and gathers the
+# results into one table. (Whether that is quicker depends on the API's latency: against a
+# remote API many searches in flight at once win; against the local sandbox, as you will
+# see below, the workers' start-up costs more than it saves.)
 #
 # This only works if authentication travels with the work. A catalog from
 # `pystac_eds.open()` can be pickled: its credentials go to each worker with it, and each
@@ -18,8 +20,7 @@
 # > cell, odc-stac: `pip install 'pystac-eds[notebooks,pixels]'`. **No EDS account, or
 # > offline?** In a terminal, in this folder: `pip install 'pystac-eds[sandbox]'`, then
 # > `pystac-eds sandbox --env-file EDS.env` and leave it running. It starts a local EDS look-alike
-# > and writes its settings to `EDS.env`, which the notebook picks up (or `export` the lines
-# > it prints before starting Jupyter).
+# > and writes its settings to `EDS.env`, which the notebook picks up.
 
 # %%
 import os

@@ -94,6 +94,7 @@ fig, axis = plt.subplots(figsize=(9, 3.5))
 axis.plot(mean_ndvi.time, mean_ndvi, marker="o")
 axis.set_ylabel("mean NDVI")
 axis.set_title(f"Boulder, 2024: {len(clear)} clear passes of {len(year)}")
+fig.autofmt_xdate()  # slanted dates, so they do not run together
 plt.show()
 
 # %% [markdown]
