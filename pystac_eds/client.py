@@ -15,7 +15,7 @@ from pystac_client.stac_api_io import StacApiIO, Timeout
 from requests import Request
 from urllib3 import Retry
 
-from . import transport
+from . import redaction, transport
 from .assets import PresignedModifier
 from .auth import EDSAuth
 from .cache import TokenCache
@@ -61,8 +61,13 @@ class EDSStacApiIO(StacApiIO):
             with transport.preparing(self.session):
                 return super().request(href, method=method, headers=headers, parameters=parameters)
         except APIError as err:
-            failure = _detached(err)
+            failure = _detached(err, self._current_token())
         raise failure  # outside the except block: nothing to chain
+
+    def _current_token(self) -> str | None:
+        auth = self.session.auth
+        token = auth.cache.peek(auth.credentials) if isinstance(auth, EDSAuth) else None
+        return token.value if token is not None else None
 
     @property
     def auth(self) -> EDSAuth:
@@ -71,18 +76,24 @@ class EDSStacApiIO(StacApiIO):
         return auth
 
 
-def _detached(err: APIError) -> Exception:
+def _detached(err: APIError, token: str | None = None) -> Exception:
     """The error to raise for ``err``, holding no frame or exception that ``err`` held.
 
     A requests error underneath stays visible as the fresh error's ``__context__`` (what
     callers, the CLI among them, look at to tell a refused connection from a timeout), as
     a bare copy: the same type and message, the URL and method, no traceback, no headers.
+    The message is pystac-client's, which quotes the answer's body: a server (or a proxy)
+    that echoes the request's headers would put the bearer there, so it is redacted, and
+    ``token`` (the one sent) wherever it appears.
     """
     cause = err.__context__
     if isinstance(cause, EDSError):
         cause.__context__ = cause.__cause__ = None
         return cause.with_traceback(None)
-    fresh = APIError(str(err))
+    message = redaction.redact(str(err))
+    if token:
+        message = message.replace(token, "<redacted>")
+    fresh = APIError(message)
     fresh.status_code = getattr(err, "status_code", None)
     if isinstance(cause, requests.RequestException):
         fresh.__context__ = _bare(cause)

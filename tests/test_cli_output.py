@@ -389,6 +389,19 @@ def test_save_to_a_full_device_names_it(env: dict[str, str]) -> None:
     assert result.stderr == "pystac-eds: error: cannot write /dev/full: No space left on device\n"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file away")
+def test_save_as_root_keeps_the_owner_of_the_file(env: dict[str, str], tmp_path: Path) -> None:
+    owned = tmp_path / "theirs.geojson"
+    owned.write_text("old")
+    owned.chmod(0o600)
+    os.chown(owned, 65534, 65534)  # nobody's, as a file in a user's folder
+    result = run(env, "search", *ONE_ITEM, "--save", str(owned))
+    assert result.returncode == 0, result.stderr
+    after = owned.stat()
+    assert (after.st_uid, after.st_gid, stat.S_IMODE(after.st_mode)) == (65534, 65534, 0o600)
+    assert ids(owned.read_text()) == ["sentinel-2-l2a-00003"]
+
+
 @pytest.fixture
 def default_handlers() -> Iterator[None]:
     """SIGTERM and SIGHUP as a plain shell leaves them (under `nohup`, SIGHUP is ignored)."""

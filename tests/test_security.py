@@ -603,6 +603,23 @@ def test_item5_an_api_error_status_keeps_its_code_and_no_frame_holding_the_token
     assert server.issued_tokens[0] not in text
 
 
+def test_item5_an_api_that_echoes_the_bearer_does_not_put_it_in_the_error(
+    server: TokenServer,
+) -> None:
+    # pystac-client quotes the body of an error answer in its message; a server or proxy
+    # that echoes request headers would hand the bearer to every log line of the error.
+    with StacServer(server) as stac:
+        io = pystac_eds.stac_io(credentials=server.credentials(stac.url), cache=TokenCache())
+        io.request(stac.url)  # the token exists now, and the server could echo it
+        (sent,) = server.issued_tokens
+        echo = {"detail": f"boom Bearer {sent}", "headers": {"x-token": sent}}
+        stac.script.append(Reply(500, echo))
+        with pytest.raises(APIError) as info:
+            io.request(f"{stac.url}/collections")
+    assert info.value.status_code == 500 and "boom Bearer <redacted>" in str(info.value)
+    assert sent not in str(info.value) + repr(info.value) + locals_text(info.value)
+
+
 @pytest.mark.parametrize("method", ["basic", "post"])
 def test_item5_a_failed_token_request_chains_nothing(
     method: str, monkeypatch: pytest.MonkeyPatch

@@ -157,14 +157,20 @@ def _atomic(path: str, real: Path, old: os.stat_result | None) -> Iterator[IO[st
 
 def _take_over(new: str, old: os.stat_result | None) -> None:
     """Give the new file the old one's mode and group (a shared project file stays
-    shared), or :data:`NEW_FILE_MODE` when there was none."""
+    shared), and as root its owner, or :data:`NEW_FILE_MODE` when there was none."""
     if old is None:
         os.chmod(new, NEW_FILE_MODE)
         return
     os.chmod(new, stat.S_IMODE(old.st_mode))
-    if hasattr(os, "chown") and old.st_gid != os.stat(new).st_gid:
+    if not hasattr(os, "chown"):
+        return
+    # Only root may give a file away: as root, the owner stays the owner (`> FILE` would
+    # keep it too); anyone else keeps the new file, and its group where they may.
+    uid = old.st_uid if os.geteuid() == 0 else -1
+    now = os.stat(new)
+    if uid not in (-1, now.st_uid) or old.st_gid != now.st_gid:
         with contextlib.suppress(OSError):  # not a member of that group: keep ours
-            os.chown(new, -1, old.st_gid)
+            os.chown(new, uid, old.st_gid)
 
 
 @contextlib.contextmanager
