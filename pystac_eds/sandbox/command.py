@@ -30,7 +30,17 @@ EXIT_INTERRUPTED = 130
 
 
 class _Terminated(BaseException):
-    """Raised from the SIGTERM handler, so SIGTERM unwinds like Ctrl-C does."""
+    """Raised from the SIGTERM (or SIGHUP) handler, so it unwinds like Ctrl-C does."""
+
+
+def _stop_signals() -> list[signal.Signals]:
+    """The signals that stop the sandbox cleanly: Ctrl-C, SIGTERM, and SIGHUP (its
+    terminal closed) unless the process ignores it (``nohup``: it must keep serving)."""
+    stop = [signal.SIGINT, signal.SIGTERM]
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
+        stop.append(hangup)
+    return stop
 
 
 class _StopSignals:
@@ -57,7 +67,7 @@ class _StopSignals:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, self.handle) for sig in _stop_signals()}
         try:
             yield
         finally:
@@ -231,7 +241,7 @@ def _signals_ignored() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _stop_signals()}
     try:
         yield
     finally:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -101,11 +102,23 @@ def test_a_signal_swallowed_during_start_up_still_stops(
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
+@pytest.fixture
+def hangup_default() -> Iterator[None]:
+    """SIGHUP as a terminal's shell leaves it (a test run under nohup ignores it)."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.usefixtures("hangup_default")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_swallowed_in_the_wait_loop_still_stops(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sig: signal.Signals
 ) -> None:
-    fake = _FakeSandbox(signal.SIGTERM, when="waiting")
+    # SIGHUP: the terminal closed. Stopped like SIGTERM (servers and private folder gone),
+    # not killed on the spot with the folder left behind.
+    fake = _FakeSandbox(sig, when="waiting")
     monkeypatch.setattr(command, "Sandbox", lambda **kwargs: fake)
     code = command.main([])
     out, err = capsys.readouterr()
@@ -114,6 +127,23 @@ def test_a_signal_swallowed_in_the_wait_loop_still_stops(
     assert fake.failure_checks == 1
     assert "export EDS_API_URL=" in out
     assert fake.stopped
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.usefixtures("hangup_default")
+def test_under_nohup_a_hangup_stays_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts the command
+    seen: list[object] = []
+
+    class _Watching(_FakeSandbox):
+        def start(self, *, interrupt: threading.Event | None = None) -> _FakeSandbox:
+            seen.append(signal.getsignal(signal.SIGHUP))
+            return self
+
+    fake = _Watching(signal.SIGTERM, when="waiting")
+    monkeypatch.setattr(command, "Sandbox", lambda **kwargs: fake)
+    assert command.main([]) == 0 and fake.stopped
+    assert seen == [signal.SIG_IGN]
 
 
 class _NeverReadySandbox(Sandbox):
