@@ -23,6 +23,7 @@ from requests.auth import AuthBase
 from . import redaction, transport
 from .cache import TokenCache
 from .errors import CredentialsError, InsecureTransportError
+from .pystac_hooks import discover_extension_hooks
 from .settings import Credentials, check_host, is_loopback
 
 log = logging.getLogger(__name__)
@@ -186,9 +187,11 @@ class EDSAuth(AuthBase):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # Unpickled in a dask worker or pool process: that process needs the filter too.
+        # Unpickled in a dask worker or pool process: that process needs the filter too,
+        # and pystac's extension hooks found before its threads parse items.
         self.__dict__.update(state)
         redaction.install()
+        discover_extension_hooks()
 
     def __repr__(self) -> str:
         creds = self.credentials

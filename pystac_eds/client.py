@@ -20,6 +20,7 @@ from .assets import PresignedModifier
 from .auth import EDSAuth
 from .cache import TokenCache
 from .errors import CredentialsError, EDSError
+from .pystac_hooks import discover_extension_hooks
 from .settings import Credentials
 from .user_agent import user_agent
 
@@ -141,6 +142,7 @@ def stac_io(
     ``request_modifier`` with its own arguments: pass them to ``Client.open`` too (or
     use :func:`open`, which does it for you).
     """
+    discover_extension_hooks()  # before any thread parses an item (see pystac_hooks)
     if asset_access not in ASSET_ACCESS_HEADERS:
         raise ValueError(
             f"asset_access must be one of {', '.join(ASSET_ACCESS_HEADERS)}, got {asset_access!r}."

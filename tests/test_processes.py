@@ -268,3 +268,41 @@ def test_unpickled_client_keeps_tokens_out_of_debug_logs(tmp_path: Path) -> None
     assert "Authorization" in child["log"], "pystac-client logged request headers"
     leaked = [t for t in issued if t in child["log"]]
     assert leaked == [], "a bearer token reached the DEBUG log of the unpickled client"
+
+
+#: Unpickles the client given as argv[1], then says whether pystac's extension hooks were
+#: all found by then: a later change to them, while another thread parses, is the race.
+HOOKS_CHILD = """
+import json, pickle, sys
+import pystac
+catalog = pickle.loads(open(sys.argv[1], "rb").read())
+found = len(pystac.EXTENSION_HOOKS.hooks)
+pystac.Item.from_dict({
+    "type": "Feature", "stac_version": "1.0.0", "id": "x", "geometry": None,
+    "properties": {"datetime": "2024-01-01T00:00:00Z"}, "links": [], "assets": {},
+})
+print(json.dumps({"found": found, "after_parse": len(pystac.EXTENSION_HOOKS.hooks)}))
+"""
+
+
+def test_an_unpickled_client_leaves_no_extension_hooks_for_threads_to_race_over(
+    tmp_path: Path,
+) -> None:
+    # A fresh dask worker: the client arrives pickled, then two threads parse items at
+    # once. pystac finds its extension hooks on the first parse, adding to the dict the
+    # other thread iterates ("dictionary changed size during iteration"), unless they
+    # were all found before: on unpickling.
+    with TokenServer() as tokens, StacServer(tokens) as api:
+        catalog = pystac_eds.open(credentials=tokens.credentials(api.url), cache=TokenCache())
+        blob = tmp_path / "client.pickle"
+        blob.write_bytes(pickle.dumps(catalog))
+    result = subprocess.run(
+        [sys.executable, "-c", HOOKS_CHILD, str(blob)],
+        env=bare_env(EDS_TOKEN_CACHE="off"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    counts = json.loads(result.stdout)
+    assert counts["found"] > 0 and counts["found"] == counts["after_parse"], counts
