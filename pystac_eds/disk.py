@@ -278,8 +278,8 @@ class DiskStore:
             except OSError as exc:
                 log.debug("token cache: cannot use folder %s: %s", folder, _why(exc))
                 return False
-        except OSError as exc:
-            log.debug("token cache: cannot use folder %s: %s", folder, _why(exc))
+        except OSError as exc:  # e.g. EDS_TOKEN_CACHE names a file: not a folder to use
+            self._switch_off(f"cannot use it ({_why(exc)})", there=False)
             return False
         problem = self._unsafe(info, folder, want_dir=True) or self._untagged(folder)
         if problem:
@@ -296,8 +296,8 @@ class DiskStore:
             os.makedirs(self.folder, exist_ok=True)
             staging = self.folder / f".{TOKENS_FOLDER}.{secrets.token_hex(8)}.eds-token.tmp"
             os.mkdir(staging, 0o700)
-        except OSError as exc:
-            log.debug("token cache: cannot create %s: %s", self.tokens_folder, _why(exc))
+        except OSError as exc:  # a file in the way, a read-only or full disk: say so once
+            self._switch_off(f"cannot create it ({_why(exc)})", there=False)
             return False
         try:
             if _POSIX:
@@ -331,17 +331,25 @@ class DiskStore:
             os.close(fd)
         return None if tag == _TAG else "its CACHEDIR.TAG is not pystac-eds's"
 
-    def _switch_off(self, problem: str) -> None:
+    def _switch_off(self, problem: str, *, there: bool = True) -> None:
+        """Turn the store off, with one warning. ``there``: the folder exists, but is
+        not one to use (rather than one that cannot be made)."""
         self.off_reason = problem
         with _warned_lock:
             if self.tokens_folder in _warned:
                 return
             _warned.add(self.tokens_folder)
+        fix = (
+            "delete that folder (pystac-eds creates a private one), or set EDS_TOKEN_CACHE "
+            "to another folder"
+            if there
+            else "set EDS_TOKEN_CACHE to a folder you can write to (or to off)"
+        )
         log.warning(
-            "token cache: not using %s: %s. The disk token cache is off; delete that folder "
-            "(pystac-eds creates a private one), or set EDS_TOKEN_CACHE to another folder.",
+            "token cache: not using %s: %s. The disk token cache is off; %s.",
             self.tokens_folder,
             problem,
+            fix,
         )
 
     def _private(self, info: os.stat_result, path: Path, *, want_dir: bool) -> bool:
@@ -355,6 +363,8 @@ class DiskStore:
         """Why ``path`` (of ``info``, from lstat or fstat) must not be used, if it must not:
         a link or another kind of file, another user's, or open to others (who could
         read our tokens or plant theirs)."""
+        if stat.S_ISLNK(info.st_mode):
+            return "it is a symbolic link (followed, it could lead anywhere)"
         if not (stat.S_ISDIR(info.st_mode) if want_dir else stat.S_ISREG(info.st_mode)):
             return f"not a {'folder' if want_dir else 'regular file'}"
         if not _POSIX:

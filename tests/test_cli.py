@@ -598,6 +598,24 @@ def test_check_says_when_exported_settings_differ_from_the_env_file_here(
     assert "[warn]" not in run(env, "check", cwd=tmp_path).stdout  # agreeing: nothing
 
 
+@pytest.mark.parametrize("kind", ["a file", "an untagged folder"])
+def test_check_says_when_the_disk_token_cache_is_off(
+    env: dict[str, str], tmp_path: Path, kind: str
+) -> None:
+    # EDS_TOKEN_CACHE naming a file, or a folder pystac-eds did not create: every command
+    # runs without the disk cache, so the check must not list the folder as if in use.
+    target = tmp_path / "cache"
+    if kind == "a file":
+        target.write_text("not a folder")
+    else:
+        (target / "pystac-eds-tokens").mkdir(parents=True, mode=0o700)
+    result = run({**env, "EDS_TOKEN_CACHE": str(target)}, "check")
+    assert result.returncode == 0, result.stdout
+    row = next(line for line in result.stdout.splitlines() if "token cache" in line)
+    assert "off: " in row and "(see the warning)" in row
+    assert "The disk token cache is off" in result.stderr  # the one warning, with the fix
+
+
 def test_check_strips_control_characters_from_server_text(
     tmp_path: Path, servers: tuple[TokenServer, StacServer]
 ) -> None:

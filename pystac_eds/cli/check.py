@@ -239,7 +239,12 @@ def _cache_row() -> tuple[str, str, str]:
     from ..disk import ENV_VAR, store_from_env
 
     store = store_from_env()
-    where = "off" if store is None else str(store.folder)
+    if store is None:
+        where = "off"
+    elif store.private_folder(create=True) is None:  # what every command would find
+        where = f"off: {store.off_reason or 'not usable'} (see the warning)"
+    else:
+        where = str(store.folder)
     return "token cache", where, f"environment {ENV_VAR}" if os.environ.get(ENV_VAR) else "default"
 
 
