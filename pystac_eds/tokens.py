@@ -237,10 +237,15 @@ _ERROR_HINTS = {
         "the server expects none."
     ),
     "invalid_grant": (
-        "the credentials were refused for this grant; the API token may have been "
-        "revoked or expired: create a new one in the EDS console."
+        "the credentials were refused for this grant; the secret may have been revoked or "
+        "expired: get a new one from whoever issued it."
     ),
 }
+#: The same, said of EarthDaily's own token URLs, where the secret is an API token.
+_EARTHDAILY_INVALID_GRANT = (
+    "the credentials were refused for this grant; the API token may have been revoked or "
+    "expired: create a new one in the EDS console."
+)
 
 
 def is_earthdaily_url(url: str) -> bool:
@@ -255,6 +260,8 @@ def is_earthdaily_url(url: str) -> bool:
 def _hint(
     status: int, error: str | None, token_url: str, *, retryable: bool, html: bool
 ) -> str | None:
+    if error == "invalid_grant" and is_earthdaily_url(token_url):
+        return _EARTHDAILY_INVALID_GRANT
     if error in _ERROR_HINTS:
         return _ERROR_HINTS[error]
     if status == 401 or (status == 400 and error == "invalid_client"):

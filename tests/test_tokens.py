@@ -356,6 +356,24 @@ def test_refusals_of_what_was_asked_do_not_try_another_method(error: str) -> Non
     assert info.value.error == error and info.value.hint
 
 
+@pytest.mark.parametrize(
+    ("token_url", "console"),
+    [
+        ("https://api.earthdaily.com/account_management/v1/token", True),
+        ("http://127.0.0.1:8080/oauth/token", False),
+        ("https://login.example.org/token", False),
+    ],
+)
+def test_the_eds_console_is_named_only_for_earthdaily_token_urls(
+    token_url: str, console: bool
+) -> None:
+    with pytest.raises(TokenError) as info:
+        parse_token_response(400, b'{"error": "invalid_grant"}', issued_at=0.0, token_url=token_url)
+    hint = info.value.hint or ""
+    assert "revoked or expired" in hint
+    assert ("EDS console" in hint) is console, hint
+
+
 def test_explicit_method_is_the_only_one_used() -> None:
     with TokenServer(methods=("basic",)) as server, pytest.raises(TokenError) as info:
         request_token(server.credentials(client_auth="post"), policy=FAST)
