@@ -280,21 +280,18 @@ def test_save_to_dev_stdout_and_to_an_inherited_descriptor(
     result = run(env, "search", *ONE_ITEM, "--save", "/dev/stdout")
     assert result.returncode == 0, result.stderr
     assert ids(result.stdout) == ["sentinel-2-l2a-00003"]
-    log = tmp_path / "log.txt"
+    assert_appended(env, tmp_path, 'exec "$@" 3>>"$LOG"', "/dev/fd/3")
+
+
+def assert_appended(env: dict[str, str], folder: Path, shell: str, save: str) -> None:
+    """``search --save save`` run by bash as ``shell`` (which opens $LOG for appending):
+    the log keeps its first line and gets the search after it, never truncated."""
+    log = folder / "log.txt"
     log.write_text("kept\n")
-    appended = subprocess.run(  # 3>>log: the shell opens it for appending, we must not truncate
-        [
-            "bash",
-            "-c",
-            'exec "$@" 3>>"$LOG"',
-            "_",
-            *COMMAND,
-            "search",
-            *ONE_ITEM,
-            "--save",
-            "/dev/fd/3",
-        ],
+    appended = subprocess.run(
+        ["bash", "-c", shell, "_", *COMMAND, "search", *ONE_ITEM, "--save", save],
         env={**env, "LOG": str(log)},
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=60,
@@ -311,29 +308,7 @@ def test_save_to_stdout_spelt_otherwise_still_appends(
     # Followed to the end, /dev/stdout of `>> log` is the regular file log: an atomic
     # replace there would overwrite what the user asked to append to.
     (tmp_path / "link-to-stdout").symlink_to("/dev/stdout")
-    log = tmp_path / "log.txt"
-    log.write_text("kept\n")
-    appended = subprocess.run(
-        [
-            "bash",
-            "-c",
-            'exec "$@" >>"$LOG"',
-            "_",
-            *COMMAND,
-            "search",
-            *ONE_ITEM,
-            "--save",
-            spelling,
-        ],
-        env={**env, "LOG": str(log)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert appended.returncode == 0, appended.stderr
-    first, rest = log.read_text().split("\n", 1)
-    assert first == "kept" and ids(rest) == ["sentinel-2-l2a-00003"]
+    assert_appended(env, tmp_path, 'exec "$@" >>"$LOG"', spelling)
 
 
 def test_save_through_a_symlink_writes_the_target(env: dict[str, str], tmp_path: Path) -> None:
