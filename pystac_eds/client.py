@@ -21,7 +21,7 @@ from .auth import EDSAuth
 from .cache import TokenCache
 from .errors import CredentialsError, EDSError
 from .pystac_hooks import discover_extension_hooks
-from .settings import Credentials
+from .settings import SETTING_NAMES, Credentials
 from .user_agent import user_agent
 
 AssetAccess = Literal["presigned", "proxy", "raw"]
@@ -204,13 +204,10 @@ def open(
     )
 
 
-#: Settings a user may pass to ``open()`` by mistake: pystac-client would only reject them
-#: after pystac-eds had looked for the settings elsewhere and said none were found.
-_SETTING_NAMES = ("client_id", "client_secret", "auth_url", "api_url", "client_auth", "scope")
-
-
 def _refuse_settings_as_arguments(kwargs: dict[str, Any]) -> None:
-    given = [name for name in _SETTING_NAMES if name in kwargs]
+    # Settings passed to open() by mistake: pystac-client would only reject them after
+    # pystac-eds had looked for the settings elsewhere and said none were found.
+    given = [name for name in SETTING_NAMES if name in kwargs]
     if given:
         shown = ", ".join(f"{name}=..." for name in given)
         raise TypeError(

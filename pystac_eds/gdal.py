@@ -117,10 +117,11 @@ def _forget_earlier_answers(prefixes: list[str]) -> None:
     stay refused under them. Cleared the first time a prefix is set up, not on every
     call: the cache is what makes repeated reads fast."""
     clear = curl_cache_clearer()
-    for prefix in prefixes:
-        if prefix not in _cleared and clear is not None:
-            clear(prefix)
-            _cleared.add(prefix)
+    if clear is None:
+        return
+    for prefix in set(prefixes) - _cleared:
+        clear(prefix)
+        _cleared.add(prefix)
 
 
 def install(

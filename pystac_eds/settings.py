@@ -301,7 +301,7 @@ class Credentials:
         cwd: str | os.PathLike[str] | None,
         overrides: Mapping[str, str | None],
     ) -> Credentials:
-        files = _env_files(env_file, cwd)
+        files = read_env_files(env_file, cwd)
         consulted = _consulted(env_file, files)
         found = _lookup_all(overrides, env, files, discovered=env_file is None)
         _check_trust(found)
@@ -331,6 +331,8 @@ class _Found(NamedTuple):
 
 #: Setting name -> environment variable, for every setting :meth:`Credentials.resolve` reads.
 _SETTINGS = {**ENV_NAMES, "client_auth": _CLIENT_AUTH_ENV, "scope": _SCOPE_ENV}
+#: The names :meth:`Credentials.resolve` takes as overrides.
+SETTING_NAMES = tuple(_SETTINGS)
 
 
 def _consulted(
@@ -446,9 +448,11 @@ def _with_defaults(found: Mapping[str, _Found], consulted: list[str]) -> dict[st
     return values
 
 
-def _env_files(
-    env_file: str | os.PathLike[str] | None, cwd: str | os.PathLike[str] | None
+def read_env_files(
+    env_file: str | os.PathLike[str] | None, cwd: str | os.PathLike[str] | None = None
 ) -> list[tuple[Path, dict[str, str]]]:
+    """The env files :meth:`Credentials.resolve` reads, in the order it looks, each with
+    its values: ``env_file`` alone if given, else ``EDS.env`` and ``.env`` in ``cwd``."""
     if env_file is not None:
         path = Path(env_file).expanduser()
         if not path.is_file():

@@ -143,6 +143,11 @@ def link_href(document: dict[str, Any], rel: str) -> str | None:
     return None
 
 
+def sentence(text: str) -> str:
+    """``text`` as a sentence of its own: a fix phrased to follow a colon, capitalised."""
+    return text[:1].upper() + text[1:]
+
+
 def unreachable_fix(url: str, setting: str) -> str:
     """What to do when nothing answers at ``url``: a loopback URL is most often a sandbox
     that is not running any more."""
@@ -169,7 +174,12 @@ def token_url_unreachable_fix(creds: Credentials) -> str:
     return "check your network (proxy, VPN): the token URL is EarthDaily's default."
 
 
-def wants_bearer(url: str, timeout: tuple[float, float]) -> bool:
+#: Connect and read timeouts of a diagnosis (``check``, and probes after a failure): it
+#: should answer quickly, not wait as long as a search may.
+DIAGNOSIS_TIMEOUT = (5.0, 15.0)
+
+
+def wants_bearer(url: str) -> bool:
     """Whether ``url`` answers like a resource server (a STAC API, say): 401 with
     ``WWW-Authenticate: Bearer``. A GET carries no credentials, so nothing is sent that
     should not be."""
@@ -179,7 +189,7 @@ def wants_bearer(url: str, timeout: tuple[float, float]) -> bool:
 
     try:  # loopback direct: an environment proxy has no business seeing the probe
         with new_session() as session:
-            response = session.get(url, timeout=timeout, allow_redirects=False)
+            response = session.get(url, timeout=DIAGNOSIS_TIMEOUT, allow_redirects=False)
     except requests.RequestException:
         return False
     with response:
@@ -194,7 +204,7 @@ def not_a_token_endpoint(err: TokenError, auth_url: str) -> str | None:
     sends none and asks for a bearer token is a resource server: the wrong setting."""
     if err.status not in (400, 401, 403, 405) or err.error is not None:
         return None
-    if not wants_bearer(auth_url, (5.0, 15.0)):
+    if not wants_bearer(auth_url):
         return None
     return (
         f"{auth_url} answers (HTTP {err.status}) but is not a token endpoint: it asks for "

@@ -16,10 +16,12 @@ import textwrap
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from ._common import (
     AUTH_URL_FIX,
+    DIAGNOSIS_TIMEOUT,
     DIFFERENT_ENVIRONMENTS,
     EXIT_FAILED,
     EXIT_OK,
@@ -165,15 +167,14 @@ def _check_settings(args: argparse.Namespace, report: Report) -> Credentials:
     except CLIError as err:  # told in the command line's words already
         report.fail("settings", str(err), None, err.code)
     hint = mixup_hint(creds)
+    if not hint:  # one verdict for the step: the table, then FAIL below if mixed up
+        report.ok("settings")
+    for line in settings_lines(creds):
+        report.detail(line)
     if hint:
-        for line in settings_lines(creds):
-            report.detail(line)
         report.fail(
             "settings", "the token URL and the STAC API URL are mixed up.", hint, EXIT_USAGE
         )
-    report.ok("settings")
-    for line in settings_lines(creds):
-        report.detail(line)
     for warning in (legacy_hint(creds), quoted_secret_hint(creds), _stale_exports(creds, args)):
         if warning:
             report.warn(warning)
@@ -184,31 +185,30 @@ def _stale_exports(creds: Credentials, args: argparse.Namespace) -> str | None:
     """Settings exported from an env file that has changed since (a restarted sandbox
     writes new ports and a new secret): the environment wins, so the file's are unused."""
     import os
-    from pathlib import Path
 
-    from ..settings import DEFAULT_ENV_FILES, ENV_NAMES
+    from ..settings import ENV_NAMES, read_env_files
 
-    names = [args.env_file] if args.env_file else list(DEFAULT_ENV_FILES)
-    path = next((Path(name) for name in names if Path(name).is_file()), None)
-    if path is None:
-        return None
-    from dotenv import dotenv_values
-
-    in_file = dotenv_values(path)
-    differ = [
-        var
-        for key, var in ENV_NAMES.items()
-        if creds.sources.get(key, "").startswith("environment")
-        and in_file.get(var) not in (None, os.environ.get(var))
-    ]
+    files = read_env_files(args.env_file)  # as resolve read them: they were readable
+    differ: dict[str, Path] = {}
+    for key, var in ENV_NAMES.items():
+        if not creds.sources.get(key, "").startswith("environment"):
+            continue
+        # The value resolve would have taken from the files, had the environment not won.
+        path, value = next(((p, v[var]) for p, v in files if var in v), (None, None))
+        if path is not None and value != os.environ.get(var):
+            differ[var] = path
     if not differ:
         return None
-    shown = str(path) if "/" in str(path) else f"./{path}"  # `. EDS.env` would search PATH
-    verb = "differs" if len(differ) == 1 else "differ"
+    path = next(iter(differ.values()))
+    # Found here, it is named as found here; `. EDS.env` without ./ would search PATH.
+    shown = str(path) if args.env_file else f"./{path.name}"
+    shown = shown if "/" in shown else f"./{shown}"
+    names = list(differ)
+    verb = "differs" if len(names) == 1 else "differ"
     return (
-        f"{', '.join(differ)} in the environment {verb} from {shown}, which the environment "
+        f"{', '.join(names)} in the environment {verb} from {shown}, which the environment "
         f"overrides: if {shown} is newer (a restarted sandbox writes new settings), export "
-        f"it again (set -a; . {shown}; set +a) or unset {' '.join(differ)}."
+        f"it again (set -a; . {shown}; set +a) or unset {' '.join(names)}."
     )
 
 
@@ -258,9 +258,8 @@ _METHODS = {"basic": "HTTP Basic (client_secret_basic)", "post": "form fields (c
 def _policy() -> RetryPolicy:
     from ..token_request import RetryPolicy
 
-    # Fewer, shorter retries than the library's: a diagnosis should answer quickly. Its
-    # timeout serves the STAC API requests of the check too.
-    return RetryPolicy(attempts=2, timeout=(5.0, 15.0), total=20.0)
+    # Fewer, shorter retries than the library's: a diagnosis should answer quickly.
+    return RetryPolicy(attempts=2, timeout=DIAGNOSIS_TIMEOUT, total=20.0)
 
 
 def _check_token(creds: Credentials, report: Report) -> Token:
@@ -359,7 +358,7 @@ def _get(session: requests.Session, url: str, step: str, report: Report) -> requ
     import requests
 
     try:
-        response = session.get(url, timeout=_policy().timeout)
+        response = session.get(url, timeout=DIAGNOSIS_TIMEOUT)
     except requests.Timeout:
         report.fail(
             step,

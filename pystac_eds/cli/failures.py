@@ -16,6 +16,7 @@ from ._common import (
     CLIError,
     api_url_name,
     resolved_settings,
+    sentence,
     unreachable_fix,
 )
 
@@ -56,17 +57,13 @@ def _describe_http(exc: BaseException) -> CLIError | None:
         if isinstance(cause, requests.Timeout):
             return CLIError(f"request to{where} timed out.", EXIT_FAILED)
         setting = api_url_name(resolved_settings())
-        fix = f" {_sentence(unreachable_fix(url, setting))}" if url else ""
+        fix = f" {sentence(unreachable_fix(url, setting))}" if url else ""
         if isinstance(cause, requests.ConnectionError):
             return CLIError(f"could not connect to{where}.{fix}", EXIT_FAILED)
         return CLIError(f"request to{where} failed ({type(cause).__name__}).", EXIT_FAILED)
     if isinstance(exc, APIError):
         return CLIError(_api_error_message(exc), EXIT_FAILED)
     return None
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _api_error_message(exc: Any) -> str:

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import AUTH_URL_FIX, PROG, not_a_token_endpoint, token_url_unreachable_fix
+from ._common import (
+    AUTH_URL_FIX,
+    PROG,
+    not_a_token_endpoint,
+    sentence,
+    token_url_unreachable_fix,
+)
 
 if TYPE_CHECKING:
     from ..errors import CredentialsError, InsecureTransportError, TokenError
@@ -111,8 +117,8 @@ def token_failure(err: TokenError, creds: Credentials | None) -> str:
         return str(err)
     if err.status is None and err.retryable:
         fix = token_url_unreachable_fix(creds)
-        return f"{err.message} {fix[:1].upper()}{fix[1:]}"
+        return f"{err.message} {sentence(fix)}"
     verdict = not_a_token_endpoint(err, creds.auth_url)
     if verdict:
-        return f"{verdict} {AUTH_URL_FIX[:1].upper()}{AUTH_URL_FIX[1:]}"
+        return f"{verdict} {sentence(AUTH_URL_FIX)}"
     return str(err)
