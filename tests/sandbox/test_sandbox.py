@@ -350,6 +350,23 @@ def test_dead_child_is_reported(own_children: set[int]) -> None:
         assert failure is not None and "rustac" in str(failure)
 
 
+def test_a_port_left_in_time_wait_by_a_stopped_sandbox_counts_as_free() -> None:
+    # A sandbox stopped a moment ago leaves its port's connections in TIME_WAIT (the
+    # server closed them); restarting on that --port must work, as the servers' own
+    # bind (SO_REUSEADDR, as uvicorn sets it) would.
+    from pystac_eds.sandbox._process import check_port_free
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    served, _ = listener.accept()
+    served.close()  # the server closes first: its end goes to TIME_WAIT
+    client.recv(1)  # the close reached the client
+    client.close()
+    listener.close()
+    check_port_free(port)  # no SandboxError
+
+
 def test_cli_port_in_use(capsys: pytest.CaptureFixture[str], own_children: set[int]) -> None:
     need_extra()
     with socket.socket() as busy:
